@@ -1,0 +1,123 @@
+"""Opening DuckDB with the DuckLake catalog attached, fully offline.
+
+The ducklake and sqlite extensions come from pip packages and are loaded by file path
+with autoinstall and autoload off, so nothing is downloaded and nothing lands in
+``~/.duckdb``. Metadata lives in a SQLite file (in WAL mode, so readers never block the
+writer), data in Parquet files under ``DATAGEN_HOME/data``.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import sqlite3
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from datagen.errors import CatalogError
+
+if TYPE_CHECKING:
+    import duckdb
+
+LAKE = "lake"
+
+
+@dataclass(frozen=True)
+class LakePaths:
+    """Where the pieces of one catalog live under its home folder."""
+
+    home: Path
+
+    @property
+    def metadata(self) -> Path:
+        return self.home / "catalog.sqlite"
+
+    @property
+    def data(self) -> Path:
+        return self.home / "data"
+
+    @property
+    def versions(self) -> Path:
+        return self.data / "versions"
+
+    @property
+    def pending(self) -> Path:
+        return self.data / "pending"
+
+    @property
+    def lock(self) -> Path:
+        return self.home / "catalog.lock"
+
+    @property
+    def extensions(self) -> Path:
+        return self.home / "duckdb_extensions"
+
+    def create(self) -> None:
+        for folder in (self.home, self.data, self.versions, self.pending, self.extensions):
+            folder.mkdir(parents=True, exist_ok=True)
+
+
+def sql_string(value: str | Path) -> str:
+    """A SQL string literal (paths cannot be bound as parameters in ATTACH/COPY)."""
+    return "'" + str(value).replace("'", "''") + "'"
+
+
+def extension_file(name: str) -> Path:
+    """The extension binary shipped in the ``duckdb-extension-<name>`` package."""
+    import duckdb
+
+    package = f"duckdb_extension_{name}"
+    spec = importlib.util.find_spec(package)
+    if spec is None or not spec.submodule_search_locations:
+        raise CatalogError(
+            f"DuckDB extension package {package!r} is not installed; "
+            f"pip install duckdb-extension-{name.replace('_', '-')}=={duckdb.__version__}"
+        )
+    root = Path(next(iter(spec.submodule_search_locations)))
+    path = root / "extensions" / f"v{duckdb.__version__}" / f"{name}.duckdb_extension"
+    if not path.is_file():
+        raise CatalogError(f"{package} has no build for DuckDB {duckdb.__version__}: {path}")
+    return path
+
+
+def prepare_metadata(paths: LakePaths) -> None:
+    """Create the SQLite metadata file in WAL mode before DuckLake first opens it."""
+    if paths.metadata.exists():
+        return
+    connection = sqlite3.connect(paths.metadata)
+    try:
+        connection.execute("PRAGMA journal_mode=WAL")
+    finally:
+        connection.close()
+
+
+def connect(paths: LakePaths, *, read_only: bool = False) -> duckdb.DuckDBPyConnection:
+    """A new in-memory DuckDB with the catalog attached as ``lake`` and in use."""
+    import duckdb
+
+    con = duckdb.connect(
+        config={
+            "autoinstall_known_extensions": False,
+            "autoload_known_extensions": False,
+            "extension_directory": str(paths.extensions),
+        }
+    )
+    try:
+        for name in ("sqlite_scanner", "ducklake"):
+            con.execute(f"LOAD {sql_string(extension_file(name))}")
+        mode = ", READ_ONLY" if read_only else ""
+        con.execute(
+            f"ATTACH {sql_string('ducklake:sqlite:' + str(paths.metadata))} AS {LAKE} "
+            f"(DATA_PATH {sql_string(str(paths.data) + '/')}{mode})"
+        )
+        con.execute(f"USE {LAKE}")
+    except duckdb.Error as exc:
+        con.close()
+        raise CatalogError(f"cannot open the catalog in {paths.home}: {one_line(exc)}") from None
+    return con
+
+
+def one_line(exc: BaseException) -> str:
+    """DuckDB's error without the caret diagram it adds on later lines."""
+    text = str(exc).strip()
+    return text.splitlines()[0] if text else type(exc).__name__

@@ -1,0 +1,312 @@
+"""Writing one new version: stage Parquet files, then publish them in one snapshot.
+
+Rows are streamed to Parquet files under ``data/versions/<table>/`` while the build runs
+(no catalog transaction is open, so readers and other writers are never blocked). On
+``commit`` the files are registered with DuckLake (``ducklake_add_data_files``) and the
+version, build and failure rows are inserted, all in one short transaction under the
+catalog lock: either all of it becomes visible in one snapshot or none of it does. A
+writer that fails or is killed leaves only unreferenced files, which the next open removes.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import time
+from dataclasses import asdict, is_dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from datagen.catalog.arrowutil import conform, to_arrow, with_string_ids
+from datagen.catalog.lake import LakePaths, one_line, sql_string
+from datagen.catalog.lock import exclusive
+from datagen.catalog.types import BuildInfo, check_step, utc_now
+from datagen.errors import CatalogError
+
+if TYPE_CHECKING:
+    import duckdb
+
+    from datagen.catalog.core import Catalog
+
+ROW_GROUP_ROWS = 122_880  # DuckDB's own row-group size: parallel scans, good compression
+FILE_ROWS = 8 * ROW_GROUP_ROWS
+
+
+class PartSink:
+    """Buffers Arrow tables and writes them as large zstd row groups in Parquet parts."""
+
+    def __init__(self, folder: Path, prefix: str, schema: pa.Schema | None = None):
+        self.folder = folder
+        self.prefix = prefix
+        self.schema = schema
+        self.files: list[Path] = []
+        self.rows = 0
+        self._buffer: list[pa.Table] = []
+        self._buffered = 0
+        self._writer: pq.ParquetWriter | None = None
+        self._file_rows = 0
+
+    def add(self, table: pa.Table) -> None:
+        if table.num_rows == 0 and self.schema is not None:
+            return
+        self._adopt_schema(table)
+        self._buffer.append(conform(table, self.schema))
+        self._buffered += table.num_rows
+        self.rows += table.num_rows
+        if self._buffered >= ROW_GROUP_ROWS:
+            self._flush()
+
+    def close(self) -> list[Path]:
+        self._flush()
+        self._close_file()
+        return self.files
+
+    def _adopt_schema(self, table: pa.Table) -> None:
+        if self.schema is None:
+            self.schema = table.schema.remove_metadata()
+            return
+        new = [f for f in table.schema if f.name not in self.schema.names]
+        if new:  # a wider schema starts a new part; older parts read the column as NULL
+            self._flush()
+            self._close_file()
+            self.schema = pa.schema(list(self.schema) + [f.remove_metadata() for f in new])
+
+    def _flush(self) -> None:
+        if not self._buffer:
+            return
+        table = pa.concat_tables(self._buffer)
+        self._buffer, self._buffered = [], 0
+        if self._writer is None:
+            path = self.folder / f"{self.prefix}-{len(self.files):05d}.parquet"
+            self._writer = pq.ParquetWriter(path, self.schema, compression="zstd")
+            self.files.append(path)
+        self._writer.write_table(table, row_group_size=ROW_GROUP_ROWS)
+        self._file_rows += table.num_rows
+        if self._file_rows >= FILE_ROWS:
+            self._close_file()
+
+    def _close_file(self) -> None:
+        if self._writer is not None:
+            self._writer.close()
+            self._writer = None
+            self._file_rows = 0
+
+
+class VersionWriter:
+    """``with cat.writer(name, build=...) as w``: stream rows, then ``w.commit(stats)``."""
+
+    def __init__(self, catalog: Catalog, name: str, build: BuildInfo, schema: pa.Schema | None):
+        self.catalog = catalog
+        self.name = name
+        self.build = build
+        self.table_name = f"v_{build.build_id}"
+        self.paths: LakePaths = catalog.paths
+        self.folder = self.paths.versions / self.table_name
+        self._rows = PartSink(self.folder, "rows", schema)
+        self._steps: dict[str, PartSink] = {}
+        self._failures: list[dict[str, Any]] = []
+        self._marker_fd: int | None = None
+        self._started = time.monotonic()
+        self.version: int | None = None
+
+    # -- lifecycle -------------------------------------------------------------
+    def __enter__(self) -> VersionWriter:
+        self._claim()
+        return self
+
+    def __exit__(self, exc_type, exc, tb) -> None:
+        if self.version is not None:
+            return
+        error = one_line(exc) if exc is not None else "the writer was closed without commit"
+        if exc is not None and not str(exc):
+            error = type(exc).__name__
+        self._discard()
+        try:
+            self._record_failed(error)
+        except Exception:  # never hide the build's own error behind a bookkeeping one
+            if exc is None:
+                raise
+
+    def _claim(self) -> None:
+        """Mark the folder as in use (flock): a later open removes it only if we died."""
+        import fcntl
+
+        if self.folder.exists():
+            raise CatalogError(f"build {self.build.build_id} already wrote to {self.folder}")
+        marker = self.paths.pending / f"{self.table_name}.lock"
+        self._marker_fd = os.open(marker, os.O_RDWR | os.O_CREAT, 0o644)
+        fcntl.flock(self._marker_fd, fcntl.LOCK_EX)
+        self.folder.mkdir(parents=True)
+
+    def _release(self) -> None:
+        if self._marker_fd is None:
+            return
+        (self.paths.pending / f"{self.table_name}.lock").unlink(missing_ok=True)
+        os.close(self._marker_fd)
+        self._marker_fd = None
+
+    def _discard(self) -> None:
+        for sink in [self._rows, *self._steps.values()]:
+            try:
+                sink.close()
+            except Exception:
+                pass
+        shutil.rmtree(self.folder, ignore_errors=True)
+        self._release()
+
+    # -- writing ---------------------------------------------------------------
+    def write_rows(self, data: Any) -> None:
+        """Add dataset rows (each with a string ``id``); may be called many times."""
+        self._check_open()
+        self._rows.add(with_string_ids(to_arrow(data)))
+
+    def write_step(self, step: str, data: Any) -> None:
+        """Add rows to an intermediate step table of this version."""
+        self._check_open()
+        check_step(step)
+        if step not in self._steps:
+            self._steps[step] = PartSink(self.folder, f"step{len(self._steps):03d}")
+        self._steps[step].add(to_arrow(data))
+
+    def write_failures(self, failures: list[Any]) -> None:
+        """Record rows the build could not produce (``Failure`` objects or dicts)."""
+        self._check_open()
+        for failure in failures:
+            record = asdict(failure) if is_dataclass(failure) else dict(failure)
+            self._failures.append(record)
+
+    @property
+    def rows(self) -> int:
+        return self._rows.rows
+
+    def _check_open(self) -> None:
+        if self._marker_fd is None:
+            raise CatalogError("the writer is not open: use it as `with cat.writer(...) as w`")
+
+    # -- commit ----------------------------------------------------------------
+    def commit(self, stats: dict[str, Any] | None = None) -> int:
+        """Publish the version atomically and return its number."""
+        self._check_open()
+        files = self._rows.close()
+        steps = {step: sink.close() for step, sink in self._steps.items()}
+        counts = {"rows": self._rows.rows, "failures": len(self._failures), **(stats or {})}
+        with exclusive(self.paths.lock):
+            cur = self.catalog.connection.cursor()
+            try:
+                self.version = self._publish(cur, files, steps, counts)
+            finally:
+                cur.close()
+        self._release()
+        return self.version
+
+    def _publish(self, cur, files, steps, counts) -> int:
+        import duckdb
+
+        cur.execute("BEGIN")
+        try:
+            version = _next_version(cur, self.name)
+            self._register_table(cur, self.table_name, files, self._rows.schema, with_id=True)
+            for index, (step, step_files) in enumerate(steps.items()):
+                table = f"s_{self.build.build_id}_{index:03d}"
+                self._register_table(cur, table, step_files, self._steps[step].schema)
+                cur.execute(
+                    "INSERT INTO steps VALUES (?, ?, ?, ?, ?, ?)",
+                    [self.name, version, step, table, self.build.build_id, self._steps[step].rows],
+                )
+            cur.execute(
+                "INSERT INTO versions VALUES (?, ?, ?, ?, ?, ?)",
+                [self.name, version, self.table_name, self.build.build_id, self.rows, utc_now()],
+            )
+            self._insert_build(cur, version, "ok", None, counts)
+            _insert_failures(cur, self.build.build_id, self.name, self._failures)
+            cur.execute("COMMIT")
+        except duckdb.Error as exc:
+            cur.execute("ROLLBACK")
+            raise CatalogError(f"cannot commit {self.name}: {one_line(exc)}") from None
+        return version
+
+    def _register_table(self, cur, table: str, files: list[Path], schema, with_id=False) -> None:
+        if files:
+            listed = ", ".join(sql_string(f) for f in files)
+            cur.execute(
+                f"CREATE TABLE {table} AS SELECT * FROM "
+                f"read_parquet([{listed}], union_by_name = true) LIMIT 0"
+            )
+        elif schema is not None and len(schema):
+            cur.register("empty_schema_rows", schema.empty_table())
+            cur.execute(f"CREATE TABLE {table} AS SELECT * FROM empty_schema_rows")
+            cur.unregister("empty_schema_rows")
+        else:
+            cur.execute(f"CREATE TABLE {table} ({'id VARCHAR' if with_id else 'empty VARCHAR'})")
+        for path in files:
+            cur.execute(
+                "CALL ducklake_add_data_files('lake', ?, ?, allow_missing => true)",
+                [table, str(path)],
+            )
+
+    def _insert_build(self, cur, version, status, error, counts) -> None:
+        b = self.build
+        finished = utc_now()
+        cur.execute(
+            "INSERT INTO builds VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, "
+            "?, ?)",
+            [
+                b.build_id, self.name, version, b.recipe, b.recipe_text, b.generator,
+                b.generator_version, b.plugin, b.plugin_version, b.datagen_version,
+                b.code_revision, to_json(b.options), to_json(b.models), to_json(b.inputs),
+                to_json(counts), b.started_at, finished,
+                round(time.monotonic() - self._started, 3), status, error, b.command,
+            ],
+        )
+
+    def _record_failed(self, error: str) -> None:
+        import duckdb
+
+        counts = {"rows": self._rows.rows, "failures": len(self._failures)}
+        with exclusive(self.paths.lock):
+            cur = self.catalog.connection.cursor()
+            try:
+                cur.execute("BEGIN")
+                self._insert_build(cur, None, "failed", error, counts)
+                _insert_failures(cur, self.build.build_id, self.name, self._failures)
+                cur.execute("COMMIT")
+            except duckdb.Error:
+                cur.execute("ROLLBACK")
+                raise
+            finally:
+                cur.close()
+
+
+def _next_version(cur: duckdb.DuckDBPyConnection, name: str) -> int:
+    row = cur.execute(
+        "SELECT coalesce(max(version), 0) + 1 FROM versions WHERE dataset = ?", [name]
+    ).fetchone()
+    return int(row[0])
+
+
+def _insert_failures(cur, build_id: str, dataset: str, failures: list[dict[str, Any]]) -> None:
+    if not failures:
+        return
+    table = pa.table(
+        {
+            "build_id": [build_id] * len(failures),
+            "dataset": [dataset] * len(failures),
+            "step": [str(f.get("step", "")) for f in failures],
+            "input_id": [str(f.get("input_id", "")) for f in failures],
+            "reason": [str(f.get("reason", "")) for f in failures],
+            "raw_output": [str(f.get("raw_output", "")) for f in failures],
+            "attempts": pa.array([int(f.get("attempts", 1)) for f in failures], pa.int32()),
+            "detail": [to_json(f.get("detail", {})) for f in failures],
+        }
+    )
+    cur.register("failure_rows", table)
+    cur.execute("INSERT INTO failures BY NAME SELECT * FROM failure_rows")
+    cur.unregister("failure_rows")
+
+
+def to_json(value: Any) -> str:
+    return json.dumps(value, ensure_ascii=False, sort_keys=True, default=str)

@@ -1,0 +1,138 @@
+"""vLLM in-process: the whole list of calls goes to ``LLM.chat`` at once.
+
+vLLM schedules the batch itself (continuous batching), so the engine hands it every call
+of a ``complete`` in one go. Structured output uses vLLM's structured-outputs sampling
+parameter (``guided_decoding`` on older releases). The engine starts on first use.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from datagen.engine.backend import Backend, Call, DoneCallback, RawAnswer
+from datagen.engine.cache import weights_digest
+from datagen.errors import BackendError, MissingExtra, UsageError
+
+WEIGHT_PATTERNS = ("*.safetensors", "*.bin", "config.json", "tokenizer.json")
+
+
+class VLLMBackend(Backend):
+    kind = "vllm"
+    description = "vLLM in-process on a Hugging Face model folder or id (batch generation)"
+    example_spec = "vllm:/models/SmolLM2-135M-Instruct?max_model_len=4096"
+    params = {
+        "max_model_len": "context length (default 4096)",
+        "gpu_memory_utilization": "fraction of GPU memory vLLM may take (default 0.85)",
+        "dtype": "weights dtype (default auto)",
+        "eager": "1 to skip graph capture (default 1 on CPU)",
+    }
+
+    def __init__(self, spec, *, home: Path):
+        super().__init__(spec, home=home)
+        if not spec.target:
+            raise UsageError(f"model spec {spec.text!r}: give a model folder or id: vllm:PATH")
+        local = Path(spec.target).expanduser()
+        self.folder = local.resolve() if local.exists() else None
+        self._llm: Any = None
+        self._lock = threading.Lock()
+        if self.folder is not None:
+            self.license = spec.param("license") or _card_license(self.folder) or self.license
+
+    def compute_identity(self) -> str:
+        if self.folder is None:
+            return self.spec.target
+        files = [p for pattern in WEIGHT_PATTERNS for p in self.folder.glob(pattern)]
+        if not files:
+            raise BackendError(f"{self.folder} holds no model weights")
+        return "sha256:" + weights_digest(self.home, files)
+
+    @property
+    def model_name(self) -> str:
+        return self.folder.name if self.folder is not None else self.spec.target
+
+    def _engine(self) -> Any:
+        with self._lock:
+            if self._llm is None:
+                try:
+                    from vllm import LLM
+                except ImportError:
+                    raise MissingExtra("vllm", "the 'vllm' backend") from None
+                self._llm = LLM(
+                    model=str(self.folder or self.spec.target),
+                    max_model_len=self.spec.int_param("max_model_len", 4096),
+                    gpu_memory_utilization=self.spec.float_param("gpu_memory_utilization", 0.85),
+                    dtype=self.spec.param("dtype", "auto"),
+                    enforce_eager=self.spec.param("eager", "1") == "1",
+                )
+            return self._llm
+
+    def answer(self, calls: Sequence[Call], done: DoneCallback) -> None:
+        llm = self._engine()
+        started = time.perf_counter()
+        conversations = [[m.as_dict() for m in c.request.messages] for c in calls]
+        params = [sampling_params(call) for call in calls]
+        try:
+            outputs = llm.chat(conversations, sampling_params=params, use_tqdm=False)
+        except Exception as exc:  # one bad batch must not end the build
+            for index in range(len(calls)):
+                done(index, RawAnswer(error=f"vLLM failed: {exc}", finish_reason="error"))
+            return
+        seconds = (time.perf_counter() - started) / max(len(calls), 1)
+        for index, output in enumerate(outputs):
+            done(index, _answer(output, seconds))
+
+    def close(self) -> None:
+        self._llm = None
+
+
+def sampling_params(call: Call) -> Any:
+    """vLLM sampling parameters for one call, with its JSON schema as a constraint."""
+    from vllm import SamplingParams
+
+    request = call.request
+    kwargs: dict[str, Any] = {
+        "max_tokens": request.max_tokens,
+        "temperature": request.temperature,
+        "top_p": request.top_p,
+        "seed": call.seed,
+        "stop": list(request.stop) or None,
+    }
+    if request.json_schema is not None:
+        kwargs.update(_structured(dict(request.json_schema)))
+    return SamplingParams(**kwargs)
+
+
+def _structured(schema: dict[str, Any]) -> dict[str, Any]:
+    try:
+        from vllm.sampling_params import StructuredOutputsParams
+
+        return {"structured_outputs": StructuredOutputsParams(json=schema)}
+    except ImportError:
+        from vllm.sampling_params import GuidedDecodingParams
+
+        return {"guided_decoding": GuidedDecodingParams(json=schema)}
+
+
+def _answer(output: Any, seconds: float) -> RawAnswer:
+    first = output.outputs[0]
+    return RawAnswer(
+        text=first.text,
+        finish_reason=first.finish_reason or "stop",
+        prompt_tokens=len(output.prompt_token_ids or []),
+        completion_tokens=len(first.token_ids or []),
+        seconds=seconds,
+    )
+
+
+def _card_license(folder: Path) -> str | None:
+    card = folder / "README.md"
+    if not card.is_file():
+        return None
+    for line in card.read_text(errors="replace").splitlines()[:40]:
+        if line.startswith("license:"):
+            return line.split(":", 1)[1].strip() or None
+    return None

@@ -1,0 +1,269 @@
+"""SFT, DPO and reward-model training on TRL. Heavy: imported only inside ``Trainer.run``."""
+
+from __future__ import annotations
+
+import math
+import time
+from pathlib import Path
+from typing import Any
+
+from datagen_plugins.trainer import speed
+from datagen_plugins.trainer.progress import Progress, TokenCounter
+
+from datagen.errors import BackendError, MissingExtra
+from datagen.training import TrainerOptions, TrainJob, TrainResult
+
+
+def require_stack() -> None:
+    """Raise ``MissingExtra`` unless torch, transformers, trl and peft import."""
+    for module in ("torch", "transformers", "trl", "peft"):
+        if not speed.has_module(module):
+            raise MissingExtra("train", f"training (no module {module!r})")
+
+
+def run_sft(job: TrainJob) -> TrainResult:
+    require_stack()
+    from trl import SFTTrainer
+
+    settings = speed.choose(job.options, "sft")
+    tokenizer = load_tokenizer(job.model)
+    model = load_causal_lm(job.model, settings)
+    trainer = SFTTrainer(
+        model=model,
+        args=sft_config(job.options, settings, job.output),
+        train_dataset=to_dataset(job.table, list(job.format.text_columns)),
+        processing_class=tokenizer,
+        peft_config=lora_config(job, "CAUSAL_LM"),
+    )
+    return fit(job, "sft", trainer, tokenizer, settings)
+
+
+def run_dpo(job: TrainJob) -> TrainResult:
+    require_stack()
+    from trl import DPOConfig, DPOTrainer
+
+    settings = speed.choose(job.options, "dpo")
+    tokenizer = load_tokenizer(job.model)
+    model = load_causal_lm(job.model, settings)
+    config = DPOConfig(
+        **common_args(job.options, settings, job.output),
+        beta=job.options.beta,  # type: ignore[attr-defined]
+        loss_type=job.options.loss_type,  # type: ignore[attr-defined]
+        max_length=job.options.max_length,
+    )
+    trainer = DPOTrainer(
+        model=model,
+        args=config,
+        train_dataset=to_dataset(job.table, list(job.format.text_columns)),
+        processing_class=tokenizer,
+        peft_config=lora_config(job, "CAUSAL_LM"),
+    )
+    return fit(job, "dpo", trainer, tokenizer, settings)
+
+
+def run_reward(job: TrainJob) -> TrainResult:
+    require_stack()
+    from trl import RewardConfig
+    from trl import RewardTrainer as TRLRewardTrainer
+
+    settings = speed.choose(job.options, "rm")
+    tokenizer = load_tokenizer(job.model)
+    model = load_reward_model(job.model, settings, tokenizer)
+    center = getattr(job.options, "center_rewards", None)
+    config = RewardConfig(
+        **common_args(job.options, settings, job.output),
+        max_length=job.options.max_length,
+        center_rewards_coefficient=center,
+    )
+    trainer = TRLRewardTrainer(
+        model=model,
+        args=config,
+        train_dataset=to_dataset(job.table, list(job.format.text_columns)),
+        processing_class=tokenizer,
+        peft_config=lora_config(job, "SEQ_CLS"),
+    )
+    return fit(job, "rm", trainer, tokenizer, settings)
+
+
+# ----------------------------------------------------------------------------- pieces
+
+
+def sft_config(options: TrainerOptions, settings: speed.Settings, output: Path) -> Any:
+    """TRL's SFT configuration with datagen's runtime settings (also used by the bench)."""
+    from trl import SFTConfig
+
+    return SFTConfig(
+        **common_args(options, settings, output),
+        max_length=options.max_length,
+        packing=settings.packing,
+        packing_strategy=settings.packing_strategy,
+        padding_free=settings.padding_free,
+        completion_only_loss=getattr(options, "completion_only", True),
+        use_liger_kernel=settings.liger,
+    )
+
+
+def common_args(opts: TrainerOptions, settings: speed.Settings, output: Path) -> dict[str, Any]:
+    """Arguments every transformers/TRL config shares; no checkpoints, no reporting."""
+    args: dict[str, Any] = {
+        "output_dir": str(output),
+        "per_device_train_batch_size": settings.batch_size,
+        "gradient_accumulation_steps": opts.grad_accum,
+        "num_train_epochs": opts.epochs,
+        "max_steps": opts.max_steps,
+        "lr_scheduler_type": opts.lr_scheduler,
+        "warmup_ratio": opts.warmup_ratio,
+        "weight_decay": opts.weight_decay,
+        "logging_steps": opts.logging_steps,
+        "save_strategy": "no",
+        "report_to": "none",
+        "disable_tqdm": True,
+        "seed": opts.seed,
+        "bf16": settings.precision == "bf16",
+        "fp16": settings.precision == "fp16",
+        "use_cpu": settings.device == "cpu",
+        "dataloader_num_workers": settings.dataloader_workers,
+        "dataloader_pin_memory": settings.device == "cuda",
+        "gradient_checkpointing": opts.gradient_checkpointing,
+        "torch_compile": opts.compile,
+    }
+    if opts.learning_rate is not None:
+        args["learning_rate"] = opts.learning_rate
+    return args
+
+
+def to_dataset(table: Any, columns: list[str]) -> Any:
+    """Arrow -> ``datasets.Dataset`` with only the columns the trainer reads."""
+    from datasets import Dataset
+
+    return Dataset(table.select(columns))
+
+
+def load_tokenizer(model: str) -> Any:
+    from transformers import AutoTokenizer
+
+    tokenizer = AutoTokenizer.from_pretrained(model)
+    if tokenizer.pad_token is None:
+        tokenizer.pad_token = tokenizer.eos_token
+    return tokenizer
+
+
+def load_causal_lm(model: str, settings: speed.Settings) -> Any:
+    """fp32 master weights; bf16/fp16 come from autocast (mixed precision)."""
+    import torch
+    from transformers import AutoModelForCausalLM
+
+    try:
+        return AutoModelForCausalLM.from_pretrained(
+            model, dtype=torch.float32, attn_implementation=settings.attention
+        )
+    except (OSError, ValueError) as exc:
+        raise BackendError(f"cannot load model {model}: {_first_line(exc)}") from None
+
+
+def load_reward_model(model: str, settings: speed.Settings, tokenizer: Any) -> Any:
+    import torch
+    from transformers import AutoModelForSequenceClassification
+
+    try:
+        loaded = AutoModelForSequenceClassification.from_pretrained(
+            model, num_labels=1, dtype=torch.float32, attn_implementation=settings.attention
+        )
+    except (OSError, ValueError) as exc:
+        raise BackendError(f"cannot load model {model}: {_first_line(exc)}") from None
+    loaded.config.pad_token_id = tokenizer.pad_token_id
+    return loaded
+
+
+def lora_config(job: TrainJob, task_type: str) -> Any:
+    if not job.options.lora:
+        return None
+    from peft import LoraConfig
+
+    opts = job.options
+    return LoraConfig(
+        r=opts.lora_r,
+        lora_alpha=opts.lora_alpha,
+        lora_dropout=opts.lora_dropout,
+        target_modules="all-linear",
+        task_type=task_type,
+    )
+
+
+def fit(job: TrainJob, method: str, trainer: Any, tokenizer: Any, settings: speed.Settings):
+    """Train with progress lines, save a plain model folder, and report the metrics."""
+    counter = TokenCounter.attach(trainer)
+    progress = Progress(job.progress, counter)
+    trainer.add_callback(progress)
+    _announce(job, method, settings, trainer)
+    clock = time.perf_counter()
+    output = trainer.train()
+    seconds = time.perf_counter() - clock
+    save(trainer, tokenizer, job.output, getattr(job.options, "merge_lora", True))
+    metrics = final_metrics(output.metrics, progress, counter, seconds)
+    job.progress(summary_line(method, metrics, job.output))
+    return TrainResult(
+        method=method,
+        output=job.output,
+        base_model=job.model,
+        source=job.source,
+        options=job.options.model_dump(mode="json"),
+        metrics=metrics,
+        settings=settings.summary(),
+    )
+
+
+def _announce(job: TrainJob, method: str, settings: speed.Settings, trainer: Any) -> None:
+    rows = len(trainer.train_dataset)
+    job.progress(
+        f"train {method}: {job.source.ref} ({rows} rows, {job.format.name}) on {job.model}; "
+        f"{settings.device} {settings.precision}, attention {settings.attention}, "
+        f"batch {settings.batch_size}, packing {settings.packing}"
+        + (f", LoRA r{job.options.lora_r}" if job.options.lora else "")
+    )
+    for note in settings.notes:
+        job.progress(f"note: {note}")
+
+
+def save(trainer: Any, tokenizer: Any, output: Path, merge_lora: bool) -> None:
+    """A normal model folder: merged weights (LoRA folded in), tokenizer, chat template."""
+    model = trainer.model
+    if hasattr(model, "merge_and_unload") and merge_lora:
+        model = model.merge_and_unload()
+    stored = getattr(model.config, "dtype", None)
+    if stored is not None and str(stored) not in ("torch.float32", "float32"):
+        model = model.to(stored)
+    output.mkdir(parents=True, exist_ok=True)
+    model.save_pretrained(output, safe_serialization=True)
+    tokenizer.save_pretrained(output)
+
+
+def final_metrics(
+    reported: dict[str, Any], progress: Progress, counter: TokenCounter, seconds: float
+) -> dict[str, float]:
+    metrics = {k: float(v) for k, v in progress.last_logs.items() if _is_number(v)}
+    metrics.update({k: float(v) for k, v in reported.items() if _is_number(v)})
+    if progress.losses:
+        metrics["first_loss"] = progress.losses[0]
+        metrics["final_loss"] = progress.losses[-1]
+    metrics["steps"] = float(progress.steps)
+    metrics["tokens"] = float(counter.tokens)
+    metrics["tokens_per_second"] = counter.tokens / seconds if seconds else 0.0
+    return metrics
+
+
+def summary_line(method: str, metrics: dict[str, float], output: Path) -> str:
+    loss = metrics.get("final_loss", metrics.get("train_loss", math.nan))
+    return (
+        f"done {method}: {int(metrics['steps'])} steps, loss {metrics.get('first_loss', loss):.4f}"
+        f" -> {loss:.4f}, {metrics['tokens_per_second']:,.0f} tok/s, "
+        f"{metrics.get('train_runtime', 0):.1f} s; saved {output}"
+    )
+
+
+def _is_number(value: Any) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)
+
+
+def _first_line(exc: Exception) -> str:
+    return (str(exc).strip().splitlines() or [type(exc).__name__])[0]

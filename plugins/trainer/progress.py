@@ -1,0 +1,77 @@
+"""Compact progress lines while training: step, loss, learning rate, tokens/s."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from typing import Any
+
+from transformers import TrainerCallback
+
+
+class TokenCounter:
+    """Counts the real (non-pad) tokens each training micro-batch feeds the model.
+
+    Counted in the main process around ``compute_loss``, so it works with dataloader
+    workers and with every TRL collator (padded masks or padding-free ``input_ids``).
+    """
+
+    def __init__(self) -> None:
+        self.tokens = 0
+
+    @classmethod
+    def attach(cls, trainer: Any) -> TokenCounter:
+        counter = cls()
+        original = trainer.compute_loss
+
+        def counting(model: Any, inputs: dict[str, Any], *args: Any, **kwargs: Any) -> Any:
+            counter.add(inputs)
+            return original(model, inputs, *args, **kwargs)
+
+        trainer.compute_loss = counting
+        return counter
+
+    def add(self, inputs: dict[str, Any]) -> None:
+        masks = [v for k, v in inputs.items() if k.endswith("attention_mask") and v is not None]
+        if masks:
+            self.tokens += int(sum(int(m.sum()) for m in masks))
+            return
+        ids = [v for k, v in inputs.items() if k.endswith("input_ids") and v is not None]
+        self.tokens += int(sum(v.numel() for v in ids))
+
+
+class Progress(TrainerCallback):
+    """Prints one line per logging step and keeps the losses for the final metrics."""
+
+    def __init__(self, emit: Callable[[str], None], counter: TokenCounter):
+        self.emit = emit
+        self.counter = counter
+        self.losses: list[float] = []
+        self.last_logs: dict[str, Any] = {}
+        self.steps = 0
+        self.started = time.perf_counter()
+
+    def on_train_begin(self, args: Any, state: Any, control: Any, **kwargs: Any) -> None:
+        self.started = time.perf_counter()
+
+    def on_step_end(self, args: Any, state: Any, control: Any, **kwargs: Any) -> None:
+        self.steps = state.global_step
+
+    def on_log(self, args: Any, state: Any, control: Any, logs: Any = None, **kwargs: Any):
+        if not logs or "loss" not in logs:
+            return
+        self.last_logs = dict(logs)
+        self.losses.append(float(logs["loss"]))
+        elapsed = time.perf_counter() - self.started
+        rate = self.counter.tokens / elapsed if elapsed else 0.0
+        extra = _extra(logs)
+        self.emit(
+            f"step {state.global_step}/{state.max_steps}  loss {logs['loss']:.4f}  "
+            f"lr {logs.get('learning_rate', 0):.2e}  {rate:,.0f} tok/s  {elapsed:.0f}s{extra}"
+        )
+
+
+def _extra(logs: dict[str, Any]) -> str:
+    shown = {"rewards/accuracies": "acc", "accuracy": "acc", "rewards/margins": "margin"}
+    parts = [f"  {short} {logs[key]:.3f}" for key, short in shown.items() if key in logs]
+    return "".join(parts)

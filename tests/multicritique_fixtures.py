@@ -1,0 +1,104 @@
+"""A scripted model for MultiCritique orchestration tests: it answers by the request's step.
+
+It only exercises the generator's control flow (which requests go where, how answers are
+checked and combined); the real embedded model is used by the end-to-end tests.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Callable, Sequence
+from typing import Any
+
+from datagen.llm import ChatRequest, Completion
+
+Script = Callable[[ChatRequest], Any]
+
+
+def default_script(request: ChatRequest) -> Any:
+    step = request.step
+    if step == "task_description":
+        return {"task_description": "Answer the question correctly."}
+    if step == "criteria":
+        return {
+            "primary": [
+                {
+                    "name": "Correctness",
+                    "fine_grained": [
+                        {"name": "Accuracy", "description": "Facts are right.", "importance": "important"},
+                        {"name": "Arithmetic", "description": "Sums are right.", "importance": "medium"},
+                    ],
+                },
+                {
+                    "name": "Clarity",
+                    "fine_grained": [
+                        {"name": "Wording", "description": "Plain words.", "importance": "normal"}
+                    ],
+                },
+            ]
+        }
+    if step == "reference":
+        return {"reference": "A correct answer."}
+    if step == "critique":
+        return {"units": [unit(["S1"], "Accuracy", "Wrong fact.", "Severe")]}
+    if step == "meta_label":
+        return {"label": "L0", "reason": "Right."}
+    if step == "aggregate":
+        return {"summaries": [{"criterion": "Correctness", "summary": "One error."}], "score": 4}
+    if step == "revision":
+        return {"revised_response": "A better answer."}
+    if step == "score":
+        return {"score": 7}
+    raise AssertionError(f"unscripted step {step!r}")
+
+
+def unit(tags: list[str], criterion: str, description: str, severity: str) -> dict[str, Any]:
+    return {
+        "tags": tags,
+        "criterion": criterion,
+        "description": description,
+        "severity": severity,
+        "suggestion": "Fix it.",
+    }
+
+
+def persona_of(request: ChatRequest) -> str:
+    """The system prompt's first words, to tell agents apart."""
+    system = next((m.content for m in request.messages if m.role == "system"), "")
+    return system
+
+
+def user_text(request: ChatRequest) -> str:
+    return request.messages[-1].content
+
+
+def unit_description(request: ChatRequest) -> str:
+    """The description of the unit a meta_label request is about."""
+    match = re.search(r"flaw: (.*?); suggestion:", user_text(request))
+    return match.group(1) if match else ""
+
+
+class ScriptedModel:
+    """A ``datagen.llm.Model`` that answers from a script; ``None`` answers are errors."""
+
+    def __init__(self, script: Script = default_script, spec: str = "scripted"):
+        self.script = script
+        self.spec = spec
+        self.identity = spec
+        self.calls: list[list[ChatRequest]] = []
+
+    def complete(self, requests: Sequence[ChatRequest]) -> list[Completion]:
+        self.calls.append(list(requests))
+        return [self.answer(r) for r in requests]
+
+    def answer(self, request: ChatRequest) -> Completion:
+        data = self.script(request)
+        if data is None:
+            return Completion(text="{", finish_reason="error", error="backend failed")
+        if isinstance(data, str):
+            return Completion(text=data)
+        return Completion(text=json.dumps(data), data=data)
+
+    def requests(self, step: str) -> list[ChatRequest]:
+        return [r for call in self.calls for r in call if r.step == step]

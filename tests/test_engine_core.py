@@ -1,0 +1,171 @@
+"""Engine orchestration: cache, structured retries, ordering, specs (scripted backend)."""
+
+from __future__ import annotations
+
+import io
+import json
+
+import pytest
+
+from datagen.engine import Engine, Progress, parse_model_spec
+from datagen.engine.structured import attempt_seed, parse_and_validate
+from datagen.errors import NotFound, UsageError
+from datagen.llm import ChatRequest
+from tests.engine_fixtures import ScriptedBackend, engine_home  # noqa: F401
+
+SCRIPTED = {"scripted": ScriptedBackend}
+SCHEMA = {
+    "type": "object",
+    "properties": {"score": {"enum": [1, 2, 3]}, "why": {"type": "string", "maxLength": 20}},
+    "required": ["score", "why"],
+}
+
+
+def requests(n: int, **params) -> list[ChatRequest]:
+    return [ChatRequest.chat(f"question {i}", max_tokens=8, seed=i, **params) for i in range(n)]
+
+
+def open_engine(home, specs=("scripted",), **kwargs) -> Engine:
+    return Engine(list(specs), home=home, backend_classes=SCRIPTED, **kwargs)
+
+
+def test_answers_come_back_in_request_order(engine_home):
+    with open_engine(engine_home) as engine:
+        answers = engine.models[0].complete(requests(5))
+    expected = [ScriptedBackend.reply(c) for c in sorted(ScriptedBackend.calls,
+                                                         key=lambda c: c.seed)]
+    assert [a.text for a in answers] == expected
+    assert all(a.ok and not a.cached for a in answers)
+
+
+def test_rerun_is_served_from_cache_with_zero_calls(engine_home):
+    with open_engine(engine_home) as engine:
+        first = engine.models[0].complete(requests(4))
+    with open_engine(engine_home) as engine:
+        second = engine.models[0].complete(requests(4))
+        assert ScriptedBackend.calls == []
+        assert engine.counters.calls == 0 and engine.counters.cache_hits == 4
+    assert [a.text for a in second] == [a.text for a in first]
+    assert all(a.cached for a in second)
+
+
+def test_no_cache_bypasses_reads_but_still_writes(engine_home):
+    with open_engine(engine_home) as engine:
+        engine.models[0].complete(requests(3))
+    with open_engine(engine_home, use_cache=False) as engine:
+        engine.models[0].complete(requests(3))
+        assert len(ScriptedBackend.calls) == 3
+    with open_engine(engine_home) as engine:
+        engine.models[0].complete(requests(4))
+        assert len(ScriptedBackend.calls) == 1
+
+
+def test_cache_key_covers_sampling_params_and_model(engine_home):
+    with open_engine(engine_home) as engine:
+        engine.models[0].complete(requests(2))
+    with open_engine(engine_home) as engine:
+        engine.models[0].complete(requests(2, temperature=0.5))
+        assert len(ScriptedBackend.calls) == 2
+    with open_engine(engine_home, specs=["scripted?name=other"]) as engine:
+        engine.models[0].complete(requests(2))
+        assert len(ScriptedBackend.calls) == 2
+
+
+def test_same_spec_twice_shares_one_backend(engine_home):
+    with open_engine(engine_home, specs=["scripted", "scripted", "scripted?name=b"]) as engine:
+        a, b, c = engine.models
+        assert a.backend is b.backend and a.backend is not c.backend
+        described = engine.describe()
+    assert [d["spec"] for d in described] == ["scripted", "scripted", "scripted?name=b"]
+    assert described[0]["identity"] == "scripted-0" and "license" in described[0]
+
+
+def test_invalid_json_is_retried_with_a_new_seed(engine_home, monkeypatch):
+    def reply(call):
+        return "not json {" if call.attempt == 0 else json.dumps({"score": 2, "why": "ok"})
+
+    monkeypatch.setattr(ScriptedBackend, "reply", staticmethod(reply))
+    with open_engine(engine_home) as engine:
+        answers = engine.models[0].complete(requests(3, json_schema=SCHEMA))
+        assert engine.counters.retries == 3 and engine.counters.failures == 0
+    assert all(a.ok and a.data == {"score": 2, "why": "ok"} and a.attempts == 2 for a in answers)
+    seeds = {c.attempt: set() for c in ScriptedBackend.calls}
+    for call in ScriptedBackend.calls:
+        seeds[call.attempt].add(call.seed)
+    assert seeds[0].isdisjoint(seeds[1])
+
+
+def test_answer_that_never_validates_is_reported_with_raw_text(engine_home, monkeypatch):
+    monkeypatch.setattr(ScriptedBackend, "reply", staticmethod(
+        lambda call: json.dumps({"score": 9, "why": "out of range"})))
+    with open_engine(engine_home, max_attempts=2) as engine:
+        [answer] = engine.models[0].complete(requests(1, json_schema=SCHEMA))
+        assert engine.counters.failures == 1
+    assert not answer.ok and "score" in answer.error and answer.attempts == 2
+    assert answer.text == json.dumps({"score": 9, "why": "out of range"})
+    assert len(ScriptedBackend.calls) == 2
+
+
+def test_retried_structured_calls_are_cached_too(engine_home, monkeypatch):
+    monkeypatch.setattr(ScriptedBackend, "reply", staticmethod(
+        lambda call: "{" if call.attempt < 2 else '{"score": 1, "why": "x"}'))
+    with open_engine(engine_home) as engine:
+        engine.models[0].complete(requests(2, json_schema=SCHEMA))
+    with open_engine(engine_home) as engine:
+        answers = engine.models[0].complete(requests(2, json_schema=SCHEMA))
+        assert ScriptedBackend.calls == [] and engine.counters.calls == 0
+    assert all(a.data == {"score": 1, "why": "x"} for a in answers)
+
+
+def test_attempt_seeds_are_deterministic_and_distinct():
+    assert attempt_seed(7, 0, 0) == 7
+    assert attempt_seed(7, 1, 0) == attempt_seed(7, 1, 0) != attempt_seed(7, 2, 0)
+    assert attempt_seed(7, 0, 1) != 7
+
+
+def test_validation_accepts_fenced_json_and_names_the_violation():
+    assert parse_and_validate('```json\n{"score": 1, "why": "a"}\n```', SCHEMA)[0]["score"] == 1
+    _, problem = parse_and_validate('{"score": 1, "why": "' + "x" * 30 + '"}', SCHEMA)
+    assert problem.startswith("schema violation at why")
+
+
+@pytest.mark.parametrize("text, kind, target, params", [
+    ("embedded", "embedded", "", {}),
+    ("gguf:/m/a.gguf?instances=2", "gguf", "/m/a.gguf", {"instances": "2"}),
+    ("openai:org/m@http://127.0.0.1:8000/v1", "openai", "org/m@http://127.0.0.1:8000/v1", {}),
+    ("vllm:/models/x", "vllm", "/models/x", {}),
+])
+def test_parse_model_spec(text, kind, target, params):
+    spec = parse_model_spec(text)
+    assert (spec.kind, spec.target, spec.params) == (kind, target, params)
+
+
+def test_bad_specs_name_the_problem(engine_home):
+    with pytest.raises(UsageError, match="empty model spec"):
+        parse_model_spec(" ")
+    with pytest.raises(NotFound, match="unknown backend 'nosuch'"):
+        open_engine(engine_home, specs=["nosuch:x"])
+    with pytest.raises(UsageError, match="unknown parameter 'bogus'"):
+        open_engine(engine_home, specs=["scripted?bogus=1"])
+    with pytest.raises(UsageError, match="must be a int"):
+        open_engine(engine_home, specs=["scripted?attempts=many"])
+    with pytest.raises(UsageError, match="openai:MODEL@http"):
+        Engine(["openai:model"], home=engine_home)
+
+
+def test_progress_prints_lines_and_summary_unless_quiet(engine_home):
+    stream = io.StringIO()
+    progress = Progress(stream, interval=0)
+    with open_engine(engine_home, progress=progress) as engine:
+        progress.start(total_rows=3)
+        engine.models[0].complete(requests(3))
+        progress.rows_done(3)
+        numbers = progress.finish()
+    assert numbers["calls"] == 3 and numbers["rows"] == 3
+    assert "rows 3/3" in stream.getvalue() and "build done: 3 rows, 3 model calls" in stream.getvalue()
+    quiet = io.StringIO()
+    progress = Progress(quiet, quiet=True)
+    with open_engine(engine_home, progress=progress) as engine:
+        engine.models[0].complete(requests(3))
+        assert progress.finish()["cache_hits"] == 3
+    assert quiet.getvalue() == ""
