@@ -20,9 +20,9 @@ proposer trained between ReverseGen rounds is plain DPO on an in-memory table
 
 from __future__ import annotations
 
-import json
 import re
 import time
+import uuid
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -194,7 +194,9 @@ class DatasetSource:
     name: str = ""
     version: int | None = None
     recipe: str = ""
+    recipe_text: str = ""
     generator: str = ""
+    build_id: str = ""
 
 
 @dataclass
@@ -225,20 +227,18 @@ class TrainResult:
     started_at: str = ""
     seconds: float = 0.0
 
-    def record(self) -> dict[str, Any]:
-        """The row written to the catalog's ``models`` table."""
+    def record(self, trainer: str = "") -> dict[str, Any]:
+        """The row written to the catalog's ``models`` table (``created_at`` is the catalog's)."""
         return {
+            "model_id": uuid.uuid4().hex,
             "path": str(self.output),
-            "method": self.method,
             "base_model": self.base_model,
-            "dataset": self.source.ref,
-            "dataset_name": self.source.name,
-            "dataset_version": self.source.version,
-            "recipe": self.source.recipe,
-            "options": json.dumps(self.options, sort_keys=True),
-            "metrics": json.dumps(self.metrics, sort_keys=True),
-            "created_at": self.started_at,
-            "seconds": round(self.seconds, 3),
+            "dataset": self.source.name,
+            "version": self.source.version,
+            "method": self.method,
+            "trainer": trainer,
+            "options": self.options,
+            "metrics": self.metrics,
         }
 
 
@@ -361,22 +361,20 @@ def _load(
 
 
 def _source(info: Any, asked: str) -> DatasetSource:
-    """Turn the catalog's version info into a source, tolerating missing build fields."""
-    name = getattr(info, "name", asked.split("@")[0])
+    """The catalog's version info (and its build's lineage) as a source."""
+    name = getattr(info, "dataset", None) or asked.split("@")[0]
     version = getattr(info, "version", None)
-    build = getattr(info, "build", None)
-    recipe = getattr(info, "recipe", None) or getattr(build, "recipe", None) or ""
-    generator = getattr(info, "generator", None) or getattr(build, "generator", None) or ""
+    build = getattr(info, "build", None) or {}
     ref = f"{name}@{version}" if version is not None else name
-    return DatasetSource(ref, name, version, _recipe_text(recipe), str(generator))
-
-
-def _recipe_text(recipe: Any) -> str:
-    if isinstance(recipe, str):
-        return recipe
-    if isinstance(recipe, Mapping):
-        return json.dumps(dict(recipe), sort_keys=True, default=str)
-    return str(recipe) if recipe else ""
+    return DatasetSource(
+        ref=ref,
+        name=name,
+        version=version,
+        recipe=str(build.get("recipe") or ""),
+        recipe_text=str(build.get("recipe_text") or ""),
+        generator=str(build.get("generator") or ""),
+        build_id=str(getattr(info, "build_id", "") or build.get("build_id") or ""),
+    )
 
 
 def _check_row_kinds(table: pa.Table, loss: list[LossTerm], dataset: str) -> None:
@@ -395,9 +393,10 @@ def _check_row_kinds(table: pa.Table, loss: list[LossTerm], dataset: str) -> Non
 
 def _record(result: TrainResult, home: Path | None) -> None:
     from datagen.catalog import Catalog
+    from datagen.plugins import trainers
 
     with Catalog.open(home) as cat:
-        cat.append_record("models", result.record())
+        cat.append_record("models", result.record(trainers().owners.get(result.method, "")))
 
 
 # ----------------------------------------------------------------------------- model card
@@ -430,8 +429,12 @@ def model_card(result: TrainResult, loss: Sequence[LossTerm]) -> str:
     ]
     if source.generator:
         lines.append(f"- generator: `{source.generator}`")
+    if source.build_id:
+        lines.append(f"- build id: `{source.build_id}`")
     if source.recipe:
-        lines += ["- recipe that built it:", "", "```", source.recipe, "```"]
+        lines.append(f"- recipe: `{source.recipe}`")
+    if source.recipe_text:
+        lines += ["", "```toml", source.recipe_text.strip(), "```"]
     lines += ["", "## Training", "", f"- started: {result.started_at}",
               f"- wall time: {result.seconds:.1f} s",
               f"- loss: {' + '.join(term.describe() for term in loss)}"]

@@ -27,6 +27,13 @@ class HubEnv:
     def url(self) -> str:
         return self.server.url
 
+    def load_rows(self, repo_id: str, revision: str, split: str = "train") -> list[dict]:
+        """What a user of the real ``datasets`` library gets at ``revision``, sorted by id."""
+        import datasets
+
+        loaded = datasets.load_dataset(repo_id, revision=revision, split=split)
+        return sorted(loaded.to_list(), key=lambda row: row["id"])
+
 
 @pytest.fixture
 def hub(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[HubEnv]:
@@ -47,26 +54,21 @@ def hub(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[HubEnv]:
     for key, value in settings.items():
         monkeypatch.setenv(key, value)
     monkeypatch.setattr(hub_constants, "ENDPOINT", server.url)
+    monkeypatch.setattr(hub_constants, "HUGGINGFACE_CO_URL_TEMPLATE",
+                        server.url + "/{repo_id}/resolve/{revision}/{filename}")
     monkeypatch.setattr(hub_constants, "HF_HUB_CACHE", str(hf_home / "hub"))
     monkeypatch.setattr(hub_constants, "HF_TOKEN_PATH", str(hf_home / "token"))
     monkeypatch.setattr(hub_constants, "HF_STORED_TOKENS_PATH", str(hf_home / "stored_tokens"))
     monkeypatch.setattr(hub_constants, "HF_HUB_DISABLE_XET", True)
     monkeypatch.setattr(datasets.config, "HF_ENDPOINT", server.url)
-    monkeypatch.setattr(
-        datasets.config, "HUB_DATASETS_URL", server.url + "/datasets/{repo_id}/resolve/{revision}/{path}"
-    )
-    monkeypatch.setattr(datasets.config, "HF_DATASETS_CACHE", hf_home / "datasets")
-    monkeypatch.setattr(datasets.config, "DOWNLOADED_DATASETS_PATH", hf_home / "datasets" / "downloads")
-    monkeypatch.setattr(datasets.config, "EXTRACTED_DATASETS_PATH", hf_home / "datasets" / "extracted")
+    monkeypatch.setattr(datasets.config, "HUB_DATASETS_URL",
+                        server.url + "/datasets/{repo_id}/resolve/{revision}/{path}")
+    cache = hf_home / "datasets"
+    monkeypatch.setattr(datasets.config, "HF_DATASETS_CACHE", cache)
+    monkeypatch.setattr(datasets.config, "DOWNLOADED_DATASETS_PATH", cache / "downloads")
+    monkeypatch.setattr(datasets.config, "EXTRACTED_DATASETS_PATH", cache / "extracted")
     try:
         yield HubEnv(server, TOKEN, hf_home)
     finally:
         server.stop()
 
-
-def load_rows(repo_id: str, revision: str, split: str = "train") -> list[dict]:
-    """What a user of the real ``datasets`` library gets for ``repo_id`` at ``revision``."""
-    import datasets
-
-    loaded = datasets.load_dataset(repo_id, revision=revision, split=split)
-    return sorted(loaded.to_list(), key=lambda row: row["id"])

@@ -116,10 +116,11 @@ class Fault:
 class HubError(Exception):
     """Raised inside a handler: becomes a JSON error answer with the Hub's error headers."""
 
-    def __init__(self, status: int, message: str, code: str | None = None):
+    def __init__(self, status: int, message: str, code: str | None = None, **extra: Any):
         super().__init__(message)
         self.status = status
         self.code = code
+        self.extra = extra
 
 
 class HubServer:
@@ -225,16 +226,17 @@ class HubServer:
         body = req.json()
         kind = (body.get("type") or "model") + "s"
         repo_id = f"{body.get('organization') or self.user}/{body['name']}"
+        prefix = "" if kind == "models" else f"{kind}/"
+        url = f"{self.url}/{prefix}{repo_id}"
         with self.lock:
             if (kind, repo_id) in self.repos:
-                raise HubError(409, "You already created this repo")
+                raise HubError(409, "You already created this repo", url=url)
             private = body.get("visibility") == "private" or bool(body.get("private"))
             repo = Repo(repo_id, kind, private)
             attributes = StoredFile(len(GITATTRIBUTES), content=GITATTRIBUTES)
             repo.add_commit("main", "initial commit", {".gitattributes": attributes})
             self.repos[(kind, repo_id)] = repo
-        prefix = "" if kind == "models" else f"{kind}/"
-        return {"url": f"{self.url}/{prefix}{repo_id}", "name": repo_id, "id": repo_id}
+        return {"url": url, "name": repo_id, "id": repo_id}
 
     def readable_repo(self, req: Request) -> Repo:
         self.check_token(req.token, required=False)
@@ -508,7 +510,7 @@ def _make_handler(hub: HubServer) -> type[BaseHTTPRequestHandler]:
             try:
                 result = getattr(hub, name)(request)
             except HubError as exc:
-                return self.answer(exc.status, {"error": str(exc)}, code=exc.code)
+                return self.answer(exc.status, {"error": str(exc), **exc.extra}, code=exc.code)
             if isinstance(result, RawAnswer):
                 return self.send_raw(result)
             self.answer(200, result)

@@ -26,8 +26,16 @@ def default_script(request: ChatRequest) -> Any:
                 {
                     "name": "Correctness",
                     "fine_grained": [
-                        {"name": "Accuracy", "description": "Facts are right.", "importance": "important"},
-                        {"name": "Arithmetic", "description": "Sums are right.", "importance": "medium"},
+                        {
+                            "name": "Accuracy",
+                            "description": "Facts are right.",
+                            "importance": "important",
+                        },
+                        {
+                            "name": "Arithmetic",
+                            "description": "Sums are right.",
+                            "importance": "medium",
+                        },
                     ],
                 },
                 {

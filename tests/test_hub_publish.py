@@ -2,13 +2,19 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import pyarrow as pa
 import pytest
-from hub_fixtures import HubEnv, hub, load_rows  # noqa: F401  (hub is a fixture)
+from datagen_plugins.hub.api import parquet_bytes, publish_table
+from datagen_plugins.hub.card import CardFacts
 
 from datagen.errors import HubAuthError, HubError, InvalidName, UsageError
-from datagen_plugins.hub.api import publish_table
-from datagen_plugins.hub.card import CardFacts
+
+if TYPE_CHECKING:
+    from hub_fixtures import HubEnv
+
+pytest_plugins = ["hub_fixtures"]  # the `hub` fixture
 
 REPO = "acme/critiques"
 
@@ -21,7 +27,8 @@ def rows(count: int, start: int = 0) -> list[dict]:
 def version(number: int, records: list[dict], **extra) -> tuple[pa.Table, CardFacts]:
     facts = CardFacts(dataset="critique-sft", version=number, rows=len(records), failures=1,
                       recipe="critique-sft", generator="multicritique", generator_version="0.1.0",
-                      models=[{"spec": "embedded", "model": "SmolLM2-135M", "license": "Apache-2.0"}],
+                      models=[{"spec": "embedded", "model": "SmolLM2-135M",
+                               "license": "Apache-2.0"}],
                       inputs=[{"kind": "file", "path": "/home/me/seeds.jsonl", "sha256": "ab12"}],
                       command="datagen build critique-sft --limit 3",
                       citation="@article{multicritique, title={MultiCritique}}", **extra)
@@ -43,9 +50,9 @@ def test_versions_load_by_tag_and_republishing_changes_nothing(hub: HubEnv):
     assert second.changed and second.commit != first.commit
     assert tags(hub) == {"v1": first.commit, "v2": second.commit}
 
-    assert load_rows(REPO, "v1") == rows(3)
-    assert load_rows(REPO, "v2") == rows(5, start=1)
-    assert load_rows(REPO, "main") == rows(5, start=1)
+    assert hub.load_rows(REPO, "v1") == rows(3)
+    assert hub.load_rows(REPO, "v2") == rows(5, start=1)
+    assert hub.load_rows(REPO, "main") == rows(5, start=1)
 
     commits = commit_count(hub)
     again = publish_table(*version(1, rows(3)), REPO)
@@ -64,7 +71,8 @@ def test_card_has_hub_metadata_lineage_and_no_token(hub: HubEnv):
     assert data["size_categories"] == ["n<1K"]
     assert data["task_categories"] == ["text-generation"]
     assert data["configs"] == [{"config_name": "default",
-                                "data_files": [{"split": "train", "path": "data/train-*.parquet"}]}]
+                                "data_files": [{"split": "train",
+                                                "path": "data/train-00000-of-00001.parquet"}]}]
     text = card.text
     for expected in ("`critique-sft`", "`multicritique` 0.1.0", "SmolLM2-135M", "Apache-2.0",
                      "file `seeds.jsonl` (sha256 ab12)", "Rows: 3", "Failures", ": 1",
@@ -88,13 +96,13 @@ def test_license_and_description_override(hub: HubEnv):
 def test_unknown_license_is_refused_before_any_upload(hub: HubEnv):
     with pytest.raises(UsageError, match="'not-a-license' is not a Hub license id"):
         publish_table(*version(1, rows(2), license="not-a-license"), REPO)
-    assert ("datasets", REPO) not in hub.server.repos
+    assert hub.server.requests == []
 
 
 def test_private_repo(hub: HubEnv):
     publish_table(*version(1, rows(2)), REPO, private=True)
     assert hub.server.repos[("datasets", REPO)].private
-    assert load_rows(REPO, "v1") == rows(2)  # the token in the environment can read it
+    assert hub.load_rows(REPO, "v1") == rows(2)  # the token in the environment can read it
 
 
 @pytest.mark.parametrize("bad", ["critiques", "a/b/c", "acme/bad name", "acme/x--y", "acme/x..y",
@@ -119,7 +127,7 @@ def test_rejected_token_then_valid_token(hub: HubEnv, monkeypatch: pytest.Monkey
     assert "hf_wrong_token" not in str(raised.value)
     monkeypatch.setenv("HF_TOKEN", hub.token)
     assert publish_table(*version(1, rows(2)), REPO).changed
-    assert load_rows(REPO, "v1") == rows(2)
+    assert hub.load_rows(REPO, "v1") == rows(2)
 
 
 def assert_untagged_then_retry_completes(hub: HubEnv, records: list[dict]) -> None:
@@ -127,7 +135,7 @@ def assert_untagged_then_retry_completes(hub: HubEnv, records: list[dict]) -> No
     assert repo is None or "v1" not in repo.tags
     result = publish_table(*version(1, records), REPO)
     assert result.changed and tags(hub)["v1"] == result.commit
-    assert load_rows(REPO, "v1") == records
+    assert hub.load_rows(REPO, "v1") == records
 
 
 @pytest.mark.parametrize(
@@ -173,4 +181,27 @@ def test_connection_dropped_during_lfs_upload_is_retried(hub: HubEnv):
     assert result.changed
     uploads = [r for r in hub.server.requests if r[1] == "lfs_upload"]
     assert len(uploads) == 2  # the dropped one and the client's own retry
-    assert load_rows(REPO, "v1") == rows(4)
+    assert hub.load_rows(REPO, "v1") == rows(4)
+
+
+def test_upload_connection_lost_for_good_then_retry(hub: HubEnv, monkeypatch: pytest.MonkeyPatch):
+    import huggingface_hub.utils._http as hub_http
+
+    monkeypatch.setattr(hub_http.time, "sleep", lambda seconds: None)  # the client's backoff
+    hub.server.inject("lfs_upload", drop=True, times=100)
+    with pytest.raises(HubError, match="connection .* failed while uploading the data and card"):
+        publish_table(*version(1, rows(3)), REPO)
+    hub.server.faults.clear()
+    assert_untagged_then_retry_completes(hub, rows(3))
+
+
+def test_stale_data_files_in_the_repo_are_not_part_of_the_split(hub: HubEnv):
+    from huggingface_hub import HfApi
+
+    api = HfApi()
+    api.create_repo(REPO, repo_type="dataset")
+    stale = parquet_bytes(pa.Table.from_pylist(rows(2, start=50)))
+    api.upload_file(path_or_fileobj=stale, path_in_repo="data/train-00001-of-00002.parquet",
+                    repo_id=REPO, repo_type="dataset")
+    publish_table(*version(1, rows(3)), REPO)
+    assert hub.load_rows(REPO, "v1") == rows(3)

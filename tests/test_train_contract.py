@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import subprocess
 import sys
 from pathlib import Path
@@ -10,6 +9,7 @@ from pathlib import Path
 import pyarrow as pa
 import pytest
 from click.testing import CliRunner
+from datagen_plugins.trainer.commands import parse_overrides
 
 from datagen.errors import InvalidInput, InvalidOptions, NotFound, UsageError
 from datagen.plugins import trainers
@@ -25,7 +25,6 @@ from datagen.training import (
     model_card,
     train,
 )
-from datagen_plugins.trainer.commands import parse_overrides
 
 MESSAGES = [{"role": "user", "content": "hi"}, {"role": "assistant", "content": "hello"}]
 
@@ -94,7 +93,8 @@ def test_missing_model_folder_is_refused(tmp_path: Path):
     (tmp_path / "empty").mkdir()
     with pytest.raises(NotFound, match="no config.json"):
         check_model(tmp_path / "empty")
-    assert check_model("HuggingFaceTB/SmolLM2-135M-Instruct") == "HuggingFaceTB/SmolLM2-135M-Instruct"
+    hub_id = "HuggingFaceTB/SmolLM2-135M-Instruct"
+    assert check_model(hub_id) == hub_id
 
 
 def test_output_folder_holding_a_model_is_refused(tmp_path: Path):
@@ -131,15 +131,16 @@ def test_mixed_rows_need_the_kinds_their_terms_use(tmp_path: Path):
 
 
 def test_model_card_names_dataset_recipe_hyperparameters_and_metrics(tmp_path: Path):
-    source = DatasetSource("critique-sft@3", "critique-sft", 3, "[critique-sft]\ngenerator = 'x'")
+    source = DatasetSource("critique-sft@3", "critique-sft", 3, "critique-sft",
+                           "[critique-sft]\ngenerator = 'x'", "multicritique", "ab12cd34")
     result = TrainResult("sft", tmp_path / "m", "base/model", source, {"learning_rate": 1e-4},
                          {"final_loss": 1.25}, started_at="2026-01-01T00:00:00+00:00")
     card = model_card(result, [LossTerm("nll")])
-    assert "critique-sft@3" in card and "generator = 'x'" in card
+    assert "critique-sft@3" in card and "generator = 'x'" in card and "ab12cd34" in card
     assert "| learning_rate | 0.0001 |" in card and "| final_loss | 1.25 |" in card
-    record = result.record()
-    assert record["dataset"] == "critique-sft@3" and record["dataset_version"] == 3
-    assert json.loads(record["metrics"]) == {"final_loss": 1.25}
+    record = result.record("trainer")
+    assert (record["dataset"], record["version"], record["method"]) == ("critique-sft", 3, "sft")
+    assert record["metrics"] == {"final_loss": 1.25}
 
 
 def test_overrides_are_read_as_json_when_they_parse():

@@ -84,26 +84,26 @@ def pending(con: duckdb.DuckDBPyConnection) -> bool:
 
 
 def migrate(con: duckdb.DuckDBPyConnection) -> list[int]:
-    """Apply the missing steps, each in its own transaction. Call under the catalog lock."""
+    """Apply the missing steps in one transaction (one snapshot). Call under the lock."""
     done = applied(con)
-    if done == 0:
-        con.execute(
-            "CREATE TABLE IF NOT EXISTS lake.main.migrations "
-            "(id INTEGER, name VARCHAR, applied_at TIMESTAMP)"
-        )
     ran = []
-    for number, name, sql in MIGRATIONS:
-        if number <= done:
-            continue
-        con.execute("BEGIN")
-        try:
+    con.execute("BEGIN")
+    try:
+        if done == 0:
+            con.execute(
+                "CREATE TABLE IF NOT EXISTS lake.main.migrations "
+                "(id INTEGER, name VARCHAR, applied_at TIMESTAMP)"
+            )
+        for number, name, sql in MIGRATIONS:
+            if number <= done:
+                continue
             con.execute(sql)
             con.execute(
                 "INSERT INTO lake.main.migrations VALUES (?, ?, ?)", [number, name, utc_now()]
             )
-            con.execute("COMMIT")
-        except Exception:
-            con.execute("ROLLBACK")
-            raise
-        ran.append(number)
+            ran.append(number)
+        con.execute("COMMIT")
+    except Exception:
+        con.execute("ROLLBACK")
+        raise
     return ran

@@ -42,9 +42,7 @@ def check_name(name: str) -> str:
 
 def check_step(step: str) -> str:
     if not isinstance(step, str) or not _STEP_RE.match(step):
-        raise InvalidName(
-            f"invalid step name {step!r}: use 1-64 characters from A-Z a-z 0-9 . _ -"
-        )
+        raise InvalidName(f"invalid step name {step!r}: use 1-64 characters from A-Z a-z 0-9 . _ -")
     return step
 
 
@@ -71,6 +69,7 @@ class BuildInfo:
     """
 
     generator: str = ""
+    dataset: str | None = None
     recipe: str | None = None
     recipe_text: str | None = None
     generator_version: str | None = None
@@ -88,6 +87,8 @@ class BuildInfo:
     def __post_init__(self) -> None:
         if not re.fullmatch(r"[0-9a-f]{8,64}", self.build_id):
             raise InvalidName(f"invalid build id {self.build_id!r}: use 8-64 hex digits")
+        if self.started_at.tzinfo is not None:
+            self.started_at = self.started_at.astimezone(UTC).replace(tzinfo=None)
         if self.datagen_version is None:
             from datagen import __version__
 
@@ -117,6 +118,11 @@ class VersionInfo:
     @property
     def ref(self) -> str:
         return f"{self.dataset}@{self.version}"
+
+    @property
+    def name(self) -> str:
+        """The dataset name (same as ``dataset``)."""
+        return self.dataset
 
 
 @dataclass(frozen=True)

@@ -10,6 +10,7 @@ writer that fails or is killed leaves only unreferenced files, which the next op
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import shutil
@@ -103,6 +104,7 @@ class VersionWriter:
         self.catalog = catalog
         self.name = name
         self.build = build
+        build.dataset = name
         self.table_name = f"v_{build.build_id}"
         self.paths: LakePaths = catalog.paths
         self.folder = self.paths.versions / self.table_name
@@ -151,10 +153,8 @@ class VersionWriter:
 
     def _discard(self) -> None:
         for sink in [self._rows, *self._steps.values()]:
-            try:
+            with contextlib.suppress(Exception):  # the files are deleted next anyway
                 sink.close()
-            except Exception:
-                pass
         shutil.rmtree(self.folder, ignore_errors=True)
         self._release()
 
@@ -195,7 +195,7 @@ class VersionWriter:
         steps = {step: sink.close() for step, sink in self._steps.items()}
         counts = {"rows": self._rows.rows, "failures": len(self._failures), **(stats or {})}
         with exclusive(self.paths.lock):
-            cur = self.catalog.connection.cursor()
+            cur = self.catalog.cursor()
             try:
                 self.version = self._publish(cur, files, steps, counts)
             finally:
@@ -255,11 +255,27 @@ class VersionWriter:
             "INSERT INTO builds VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, "
             "?, ?)",
             [
-                b.build_id, self.name, version, b.recipe, b.recipe_text, b.generator,
-                b.generator_version, b.plugin, b.plugin_version, b.datagen_version,
-                b.code_revision, to_json(b.options), to_json(b.models), to_json(b.inputs),
-                to_json(counts), b.started_at, finished,
-                round(time.monotonic() - self._started, 3), status, error, b.command,
+                b.build_id,
+                self.name,
+                version,
+                b.recipe,
+                b.recipe_text,
+                b.generator,
+                b.generator_version,
+                b.plugin,
+                b.plugin_version,
+                b.datagen_version,
+                b.code_revision,
+                to_json(b.options),
+                to_json(b.models),
+                to_json(b.inputs),
+                to_json(counts),
+                b.started_at,
+                finished,
+                round(time.monotonic() - self._started, 3),
+                status,
+                error,
+                b.command,
             ],
         )
 
@@ -268,7 +284,7 @@ class VersionWriter:
 
         counts = {"rows": self._rows.rows, "failures": len(self._failures)}
         with exclusive(self.paths.lock):
-            cur = self.catalog.connection.cursor()
+            cur = self.catalog.cursor()
             try:
                 cur.execute("BEGIN")
                 self._insert_build(cur, None, "failed", error, counts)

@@ -20,7 +20,7 @@ from datagen.engine.backend import Backend, Call, RawAnswer
 from datagen.engine.cache import CallCache, cache_path, call_key
 from datagen.engine.progress import Progress
 from datagen.engine.spec import ModelSpec, parse_model_spec
-from datagen.engine.structured import attempt_seed, parse_and_validate
+from datagen.engine.structured import attempt_request, attempt_seed, parse_and_validate
 from datagen.errors import NotFound
 from datagen.llm import ChatRequest, Completion, UsageCounters
 
@@ -153,8 +153,8 @@ class EngineModel:
         """Run one attempt for ``indices``; return those that need another."""
         kind, identity = self.backend.kind, self.identity
         calls = [
-            Call(requests[i], attempt_seed(requests[i].seed, requests[i].sample_index, attempt),
-                 attempt)
+            Call(attempt_request(requests[i], attempt),
+                 attempt_seed(requests[i].seed, requests[i].sample_index, attempt), attempt)
             for i in indices
         ]
         keys = [call_key(kind, identity, call) for call in calls]

@@ -10,8 +10,13 @@ from __future__ import annotations
 import hashlib
 import json
 from collections.abc import Mapping
+from dataclasses import replace
 from functools import lru_cache
 from typing import Any
+
+from datagen.llm import ChatRequest
+
+RETRY_TEMPERATURE = 0.7
 
 
 def attempt_seed(seed: int, sample_index: int, attempt: int) -> int:
@@ -24,6 +29,13 @@ def attempt_seed(seed: int, sample_index: int, attempt: int) -> int:
         return seed
     blob = f"{seed}/{sample_index}/{attempt}".encode()
     return int.from_bytes(hashlib.sha256(blob).digest()[:4], "big") & 0x7FFFFFFF
+
+
+def attempt_request(request: ChatRequest, attempt: int) -> ChatRequest:
+    """The request of a retry: greedy decoding would repeat the same answer, so sample."""
+    if attempt == 0 or request.temperature >= RETRY_TEMPERATURE:
+        return request
+    return replace(request, temperature=RETRY_TEMPERATURE)
 
 
 def parse_and_validate(text: str, schema: Mapping[str, Any]) -> tuple[Any, str | None]:
@@ -43,12 +55,12 @@ def parse_and_validate(text: str, schema: Mapping[str, Any]) -> tuple[Any, str |
 def _parse_json(text: str) -> Any:
     stripped = text.strip()
     try:
-        return json.loads(stripped)
+        return json.loads(stripped, strict=False)  # raw newlines in strings are harmless
     except json.JSONDecodeError as exc:
         start, end = stripped.find("{"), stripped.rfind("}")
         if 0 <= start < end and (start, end) != (0, len(stripped) - 1):
             try:
-                return json.loads(stripped[start : end + 1])
+                return json.loads(stripped[start : end + 1], strict=False)
             except json.JSONDecodeError:
                 pass
         raise ValueError(f"{exc.msg} at char {exc.pos}") from None

@@ -18,7 +18,6 @@ import re
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 from datagen_plugins.hub.card import DATA_FILE, SPLIT, CardFacts, render_card
@@ -170,13 +169,24 @@ def _status(exc: Any) -> int | None:
     return getattr(response, "status_code", None)
 
 
+def _transport_errors() -> tuple[type[BaseException], ...]:
+    """Connection failures of whichever HTTP stack the installed Hub client uses."""
+    found: list[type[BaseException]] = [ConnectionError, TimeoutError]
+    for module, name in (("httpx2", "TransportError"), ("httpx", "TransportError"),
+                         ("requests", "ConnectionError")):
+        try:
+            found.append(getattr(__import__(module), name))
+        except (ImportError, AttributeError):
+            continue
+    return tuple(found)
+
+
 def _is_network_error(exc: BaseException) -> bool:
     """True for transport failures, also when the client wrapped them (upload errors)."""
-    import httpx2
-
+    errors = _transport_errors()
     seen: BaseException | None = exc
     while seen is not None:
-        if isinstance(seen, httpx2.TransportError | ConnectionError | TimeoutError):
+        if isinstance(seen, errors):
             return True
         seen = seen.__cause__ or seen.__context__
     return False
@@ -216,6 +226,19 @@ def published_tag(api: HfApi, repo_id: str, tag: str) -> str | None:
     return next((ref.target_commit for ref in refs.tags if ref.name == tag), None)
 
 
+def find_publication(repo_id: str, dataset: str, version: int) -> PublishResult | None:
+    """The existing publication of ``dataset@version`` on ``repo_id`` (its tag), if any."""
+    token = hub_token(required=True)
+    tag = f"v{version}"
+    with hub_errors(repo_id, token) as stage:
+        stage.now = "reading the repo's tags"
+        existing = published_tag(_client(token), repo_id, tag)
+    if existing is None:
+        return None
+    url = f"{hub_endpoint()}/datasets/{repo_id}"
+    return PublishResult(repo_id, dataset, version, tag, existing, url, changed=False)
+
+
 def publish_table(
     table: pa.Table,
     facts: CardFacts,
@@ -229,15 +252,14 @@ def publish_table(
     """
     parse_repo_id(repo_id)
     token = hub_token(required=True)
+    card = _redact(render_card(facts, repo_id), token)  # bad card values fail before any upload
+    existing = find_publication(repo_id, facts.dataset, facts.version)
+    if existing is not None:
+        return existing
     api = _client(token)
     tag = f"v{facts.version}"
     url = f"{hub_endpoint()}/datasets/{repo_id}"
     with hub_errors(repo_id, token) as stage:
-        stage.now = "reading the repo's tags"
-        existing = published_tag(api, repo_id, tag)
-        if existing is not None:
-            return PublishResult(repo_id, facts.dataset, facts.version, tag, existing, url, False)
-        card = _redact(render_card(facts, repo_id), token)
         stage.now = "creating the repo"
         api.create_repo(repo_id, repo_type="dataset", private=private, exist_ok=True)
         stage.now = "uploading the data and card"
@@ -294,14 +316,17 @@ def publish(
     hub_token(required=True)
     with Catalog.open(home) as catalog:
         info = catalog.resolve(ref)
-        facts = card_facts(catalog, info, license=license, description=description)
-        table = catalog.read_arrow(f"{info.name}@{info.version}")
-        result = publish_table(table, facts, repo_id, private=private)
-        _record(catalog, result, private)
+        result = find_publication(repo_id, info.name, info.version)
+        if result is None:
+            table = catalog.read_arrow(f"{info.name}@{info.version}")
+            facts = card_facts(catalog, info, schema=table.schema, license=license,
+                               description=description)
+            result = publish_table(table, facts, repo_id, private=private)
+        _record(catalog, result)
     return result
 
 
-def _record(catalog: Any, result: PublishResult, private: bool) -> None:
+def _record(catalog: Any, result: PublishResult) -> None:
     """One row per (dataset version, repo); a rerun after a lost record adds it then."""
     already = catalog.records(
         "publications", dataset=result.dataset, version=result.version, repo=result.repo_id
@@ -314,11 +339,10 @@ def _record(catalog: Any, result: PublishResult, private: bool) -> None:
             "dataset": result.dataset,
             "version": result.version,
             "repo": result.repo_id,
-            "revision": result.tag,
+            "revision": "main",
+            "tag": result.tag,
             "commit": result.commit,
             "url": result.url,
-            "private": private,
-            "published_at": datetime.now(UTC),
         },
     )
 
@@ -359,10 +383,10 @@ def pull(
     home: Any = None,
 ) -> PullResult:
     """Import ``ORG/NAME[@REVISION]`` from the Hub as a new version of catalog dataset ``name``."""
+    from datagen.catalog import Catalog, check_name
     from datagen.readers import import_table
 
-    from datagen.catalog import Catalog
-
+    check_name(name)
     repo_id, revision = parse_pull_spec(spec)
     table, sha = load_hub_table(repo_id, revision, split=split, config=config)
     source = {
@@ -374,7 +398,10 @@ def pull(
         "config": config,
         "endpoint": hub_endpoint(),
     }
+    command = f"datagen pull {spec} --name {name}"
+    command += f" --split {split}" if split else ""
+    command += f" --config {config}" if config else ""
     with Catalog.open(home) as catalog:
-        version = import_table(catalog, table, name, source)
-    return PullResult(name, int(version), table.num_rows, repo_id, revision or "main", sha,
+        info = import_table(catalog, table, name, source, command=command)
+    return PullResult(name, info.version, info.rows, repo_id, revision or "main", sha,
                       split or SPLIT)

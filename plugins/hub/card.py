@@ -3,7 +3,8 @@
 The card is rendered only from facts the catalog holds, with no clock and no machine paths,
 so publishing the same version twice yields the same bytes (the Hub then sees no change).
 The YAML header uses the metadata keys the Hub reads: license, task_categories,
-size_categories, pretty_name, tags and configs (which Parquet file is which split).
+size_categories, pretty_name, tags and configs. The config names the one Parquet file
+exactly (no glob), so files left in the repo by other tools never leak into the split.
 """
 
 from __future__ import annotations
@@ -131,15 +132,18 @@ def _metadata(facts: CardFacts, license_id: str) -> str:
         "- config_name: default\n"
         "  data_files:\n"
         f"  - split: {SPLIT}\n"
-        f"    path: {DATA_DIR}/{SPLIT}-*.parquet\n"
+        f"    path: {DATA_FILE}\n"
         "---\n"
     )
 
 
 def _title(facts: CardFacts) -> str:
     text = facts.description or facts.generator_description or ""
-    made_by = f" by the `{facts.generator}` generator" if facts.generator else ""
-    intro = f"Version {facts.version} of `{facts.dataset}`, made{made_by} with datagen."
+    if facts.recipe and facts.generator:
+        how = f"made by the `{facts.generator}` generator with datagen"
+    else:
+        how = "imported with datagen"
+    intro = f"Version {facts.version} of `{facts.dataset}`, {how}."
     return f"# {facts.dataset}\n\n{text + chr(10) + chr(10) if text else ''}{intro}\n"
 
 

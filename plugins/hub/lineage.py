@@ -10,14 +10,24 @@ from datagen.errors import NotFound
 
 
 def card_facts(
-    catalog: Any, info: Any, *, license: str | None = None, description: str | None = None
+    catalog: Any,
+    info: Any,
+    *,
+    schema: Any = None,
+    license: str | None = None,
+    description: str | None = None,
 ) -> CardFacts:
-    """Facts about catalog version ``info`` (a ``VersionInfo``) for its dataset card."""
+    """Facts about catalog version ``info`` (a ``VersionInfo``) for its dataset card.
+
+    ``schema`` (the version's Arrow schema) saves reading the rows again when the caller
+    already has them.
+    """
     build = build_record(catalog, info)
-    stats = _as_dict(build.get("stats"))
+    stats = _as_dict(build.get("counts"))
     generator_name = build.get("generator")
     generator = _generator_class(generator_name)
-    schema = catalog.read_arrow(f"{info.name}@{info.version}").schema
+    if schema is None:
+        schema = catalog.read_arrow(f"{info.name}@{info.version}").schema
     return CardFacts(
         dataset=info.name,
         version=int(info.version),

@@ -56,12 +56,12 @@ class MaxTokens(BaseModel):
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
-    task_description: int = Field(96, ge=8)
-    criteria: int = Field(320, ge=16)
-    reference: int = Field(192, ge=16)
-    critique: int = Field(384, ge=16)
-    meta_label: int = Field(64, ge=8)
-    aggregate: int = Field(256, ge=16)
+    task_description: int = Field(64, ge=8)
+    criteria: int = Field(384, ge=16)
+    reference: int = Field(128, ge=16)
+    critique: int = Field(320, ge=16)
+    meta_label: int = Field(48, ge=8)
+    aggregate: int = Field(192, ge=16)
     revision: int = Field(256, ge=16)
     score: int = Field(16, ge=4)
 
@@ -94,7 +94,7 @@ class MultiCritiqueOptions(GeneratorOptions):
     # critic agents: the first `agents` models; personas cycle when there are fewer
     agents: int = Field(4, ge=1)
     personas: tuple[Persona, ...] = DEFAULT_PERSONAS
-    max_units_per_agent: int = Field(6, ge=1)
+    max_units_per_agent: int = Field(3, ge=1)  # not in the paper; bounds a critique's length
 
     # judge, aggregator, revisers and scorer: indices into the model list
     ci_model: int = Field(0, ge=0)

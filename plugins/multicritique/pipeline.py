@@ -27,9 +27,7 @@ from .records import CheckFailed, Unit, parse_criteria, parse_units
 
 
 class Pipeline:
-    def __init__(
-        self, options: MultiCritiqueOptions, models: Sequence[Model], output: str = "sft"
-    ):
+    def __init__(self, options: MultiCritiqueOptions, models: Sequence[Model], output: str = "sft"):
         self.options = options
         self.output = output
         self.models = models
@@ -91,7 +89,7 @@ class Pipeline:
                 self.request(
                     "task_description",
                     prompts.task_description(i.query),
-                    schemas.task_description_schema(),
+                    schemas.task_description_schema(self.options.max_tokens.task_description),
                     role="ci",
                 ),
                 i.input_id,
@@ -109,7 +107,7 @@ class Pipeline:
     def criteria(self, items: list[Item]) -> None:
         o = self.options
         live = self.live(items)
-        schema = schemas.criteria_schema(o.max_primary, o.max_fine_grained)
+        schema = schemas.criteria_schema(o.max_primary, o.max_fine_grained, o.max_tokens.criteria)
         jobs = [
             Job(
                 o.ci_model,
@@ -157,7 +155,7 @@ class Pipeline:
                 self.request(
                     "reference",
                     prompts.reference(i.query, i.task, i.criteria),
-                    schemas.reference_schema(),
+                    schemas.reference_schema(self.options.max_tokens.reference),
                     role="ci",
                 ),
                 i.input_id,
@@ -197,7 +195,10 @@ class Pipeline:
         jobs, owners = [], []
         for item in self.live(items):
             schema = schemas.critique_schema(
-                list(item.tagged.tags), item.criteria_names, o.max_units_per_agent
+                list(item.tagged.tags),
+                item.criteria_names,
+                o.max_units_per_agent,
+                o.max_tokens.critique,
             )
             text = prompts.critique(
                 item.query, item.tagged.text(), item.task, item.criteria, item.reference
@@ -270,7 +271,7 @@ class Pipeline:
                 request = self.request(
                     "meta_label",
                     prompts.meta_label(item.query, tagged, unit),
-                    schemas.meta_label_schema(),
+                    schemas.meta_label_schema(self.options.max_tokens.meta_label),
                     role="judge",
                 )
                 jobs.append(Job(self.options.judge_model, request, item.input_id))
@@ -331,7 +332,11 @@ class Pipeline:
             kept = [u for u in item.all_units() if item.labels.get(u.id) in o.keep_labels]
             repairable = [u for u in item.all_units() if item.labels.get(u.id) in o.repair_labels]
             schema = schemas.aggregate_schema(
-                item.primary_names, len(repairable), item.criteria_names, self.score_range
+                item.primary_names,
+                len(repairable),
+                item.criteria_names,
+                self.score_range,
+                o.max_tokens.aggregate,
             )
             text = prompts.aggregate(
                 item.query,

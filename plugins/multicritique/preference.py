@@ -61,7 +61,7 @@ class PreferenceStep:
                         request = ChatRequest.chat(
                             text,
                             step="revision",
-                            json_schema=schemas.revision_schema(),
+                            json_schema=schemas.revision_schema(o.max_tokens.revision),
                             max_tokens=o.max_tokens.revision,
                             temperature=o.temperature("revision"),
                             seed=o.seed + sample,

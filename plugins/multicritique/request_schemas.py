@@ -12,6 +12,19 @@ from typing import Any
 
 from .options import IMPORTANCE, LABELS, SEVERITIES
 
+# Small models fall into loops ("17 * 20 + 17 * 3 = ...") that run until a string's
+# maxLength; digits cost about one token per 1.5 characters. Text limits are derived from
+# the step's max_tokens at this rate so a looping answer still closes its JSON in time
+# instead of being cut off (and retried).
+CHARS_PER_TOKEN = 1.5
+MIN_TEXT_CHARS = 16
+
+
+def text_budget(max_tokens: int, overhead_tokens: int, texts: int) -> int:
+    """Characters each of ``texts`` strings may use within ``max_tokens``."""
+    per_text = max(0, max_tokens - overhead_tokens) / max(1, texts)
+    return max(MIN_TEXT_CHARS, int(per_text * CHARS_PER_TOKEN))
+
 
 def text(max_length: int) -> dict[str, Any]:
     return {"type": "string", "minLength": 1, "maxLength": max_length}
@@ -30,50 +43,66 @@ def bounded_list(items: dict[str, Any], max_items: int, min_items: int = 0) -> d
     return {"type": "array", "items": items, "minItems": min_items, "maxItems": max_items}
 
 
-def task_description_schema() -> dict[str, Any]:
-    return strict_object({"task_description": text(300)})
+def task_description_schema(max_tokens: int) -> dict[str, Any]:
+    return strict_object({"task_description": text(text_budget(max_tokens, 12, 1))})
 
 
-def criteria_schema(max_primary: int, max_fine_grained: int) -> dict[str, Any]:
+def criteria_schema(max_primary: int, max_fine_grained: int, max_tokens: int) -> dict[str, Any]:
+    fine_count = max_primary * max_fine_grained
+    # keys and punctuation: ~24 tokens per fine-grained criterion, ~14 per primary
+    overhead = 8 + 14 * max_primary + 24 * fine_count
+    chars = text_budget(max_tokens, overhead, fine_count + max_primary + fine_count)
+    name_chars = min(40, chars)
     fine = strict_object(
         {
-            "name": text(40),
-            "description": text(160),
+            "name": text(name_chars),
+            "description": text(max(chars, 2 * chars - name_chars)),
             "importance": {"type": "string", "enum": list(IMPORTANCE)},
         }
     )
     primary = strict_object(
-        {"name": text(40), "fine_grained": bounded_list(fine, max_fine_grained, 1)}
+        {"name": text(name_chars), "fine_grained": bounded_list(fine, max_fine_grained, 1)}
     )
     return strict_object({"primary": bounded_list(primary, max_primary, 1)})
 
 
-def reference_schema() -> dict[str, Any]:
-    return strict_object({"reference": text(1200)})
+def reference_schema(max_tokens: int) -> dict[str, Any]:
+    return strict_object({"reference": text(text_budget(max_tokens, 10, 1))})
 
 
-def critique_schema(tags: list[str], criteria: list[str], max_units: int) -> dict[str, Any]:
+def critique_schema(
+    tags: list[str], criteria: list[str], max_units: int, max_tokens: int
+) -> dict[str, Any]:
+    # per unit: keys, tags, criterion and severity take ~40 tokens; two texts share the rest
+    chars = text_budget(max_tokens, 8 + 40 * max_units, 2 * max_units)
     unit = strict_object(
         {
             "tags": bounded_list({"type": "string", "enum": tags}, 3, 1),
             "criterion": {"type": "string", "enum": criteria},
-            "description": text(240),
+            "description": text(chars),
             "severity": {"type": "string", "enum": list(SEVERITIES)},
-            "suggestion": text(240),
+            "suggestion": text(chars),
         }
     )
     return strict_object({"units": bounded_list(unit, max_units)})
 
 
-def meta_label_schema() -> dict[str, Any]:
-    return strict_object({"label": {"type": "string", "enum": list(LABELS)}, "reason": text(160)})
+def meta_label_schema(max_tokens: int) -> dict[str, Any]:
+    reason = text(text_budget(max_tokens, 16, 1))
+    return strict_object({"label": {"type": "string", "enum": list(LABELS)}, "reason": reason})
 
 
 def aggregate_schema(
-    primary: list[str], repairable: int, criteria: list[str], score_range: range
+    primary: list[str],
+    repairable: int,
+    criteria: list[str],
+    score_range: range,
+    max_tokens: int,
 ) -> dict[str, Any]:
+    overhead = 12 + 14 * len(primary) + 30 * repairable
+    chars = text_budget(max_tokens, overhead, len(primary) + repairable)
     summary = strict_object(
-        {"criterion": {"type": "string", "enum": primary}, "summary": text(240)}
+        {"criterion": {"type": "string", "enum": primary}, "summary": text(chars)}
     )
     properties: dict[str, Any] = {}
     if repairable:
@@ -82,7 +111,7 @@ def aggregate_schema(
                 "unit": {"type": "integer", "enum": list(range(1, repairable + 1))},
                 "criterion": {"type": "string", "enum": criteria},
                 "severity": {"type": "string", "enum": list(SEVERITIES)},
-                "suggestion": text(240),
+                "suggestion": text(chars),
             }
         )
         properties["repaired"] = bounded_list(repaired, repairable)
@@ -91,8 +120,8 @@ def aggregate_schema(
     return strict_object(properties)
 
 
-def revision_schema() -> dict[str, Any]:
-    return strict_object({"revised_response": text(1500)})
+def revision_schema(max_tokens: int) -> dict[str, Any]:
+    return strict_object({"revised_response": text(text_budget(max_tokens, 12, 1))})
 
 
 def score_schema(score_range: range) -> dict[str, Any]:

@@ -10,7 +10,7 @@ from typing import Any
 from datagen_plugins.trainer import speed
 from datagen_plugins.trainer.progress import Progress, TokenCounter
 
-from datagen.errors import BackendError, MissingExtra
+from datagen.errors import BackendError, InvalidInput, MissingExtra
 from datagen.training import TrainerOptions, TrainJob, TrainResult
 
 
@@ -19,6 +19,11 @@ def require_stack() -> None:
     for module in ("torch", "transformers", "trl", "peft"):
         if not speed.has_module(module):
             raise MissingExtra("train", f"training (no module {module!r})")
+    import datasets
+    from transformers.utils import logging
+
+    logging.disable_progress_bar()  # datagen prints its own compact progress lines
+    datasets.disable_progress_bars()
 
 
 def run_sft(job: TrainJob) -> TrainResult:
@@ -112,7 +117,7 @@ def common_args(opts: TrainerOptions, settings: speed.Settings, output: Path) ->
         "num_train_epochs": opts.epochs,
         "max_steps": opts.max_steps,
         "lr_scheduler_type": opts.lr_scheduler,
-        "warmup_ratio": opts.warmup_ratio,
+        "warmup_steps": opts.warmup_ratio,  # a float below 1 is a ratio of all steps
         "weight_decay": opts.weight_decay,
         "logging_steps": opts.logging_steps,
         "save_strategy": "no",
@@ -192,8 +197,16 @@ def lora_config(job: TrainJob, task_type: str) -> Any:
 
 def fit(job: TrainJob, method: str, trainer: Any, tokenizer: Any, settings: speed.Settings):
     """Train with progress lines, save a plain model folder, and report the metrics."""
+    if len(trainer.train_dataset) == 0:
+        raise InvalidInput(
+            f"dataset {job.source.ref}: no row fits in max_length={job.options.max_length} "
+            "tokens; raise it with -o max_length=N"
+        )
+    from transformers.trainer_callback import PrinterCallback
+
     counter = TokenCounter.attach(trainer)
     progress = Progress(job.progress, counter)
+    trainer.remove_callback(PrinterCallback)  # raw log dicts; Progress prints compact lines
     trainer.add_callback(progress)
     _announce(job, method, settings, trainer)
     clock = time.perf_counter()

@@ -26,7 +26,8 @@ class VLLMBackend(Backend):
     example_spec = "vllm:/models/SmolLM2-135M-Instruct?max_model_len=4096"
     params = {
         "max_model_len": "context length (default 4096)",
-        "gpu_memory_utilization": "fraction of GPU memory vLLM may take (default 0.85)",
+        "gpu_memory_utilization": "fraction of GPU memory (on CPU: of RAM) vLLM may reserve"
+        " (default 0.85 on GPU, 0.2 on CPU)",
         "dtype": "weights dtype (default auto)",
         "eager": "1 to skip graph capture (default 1 on CPU)",
     }
@@ -64,7 +65,8 @@ class VLLMBackend(Backend):
                 self._llm = LLM(
                     model=str(self.folder or self.spec.target),
                     max_model_len=self.spec.int_param("max_model_len", 4096),
-                    gpu_memory_utilization=self.spec.float_param("gpu_memory_utilization", 0.85),
+                    gpu_memory_utilization=self.spec.float_param(
+                        "gpu_memory_utilization", _default_memory_fraction()),
                     dtype=self.spec.param("dtype", "auto"),
                     enforce_eager=self.spec.param("eager", "1") == "1",
                 )
@@ -87,6 +89,13 @@ class VLLMBackend(Backend):
 
     def close(self) -> None:
         self._llm = None
+
+
+def _default_memory_fraction() -> float:
+    """vLLM-CPU reads this fraction as RAM to reserve: asking for most of it fails."""
+    from vllm.platforms import current_platform
+
+    return 0.2 if current_platform.is_cpu() else 0.85
 
 
 def sampling_params(call: Call) -> Any:

@@ -11,14 +11,10 @@ import sys
 import time
 from pathlib import Path
 
+from engine_helpers import FakeOpenAIServer, echo_text
+
 from datagen.engine import Engine
 from datagen.llm import ChatRequest
-from tests.engine_fixtures import (  # noqa: F401
-    FakeOpenAIServer,
-    echo_text,
-    engine_home,
-    fake_server,
-)
 
 FAST = "?backoff=0.01&timeout=1"
 
@@ -81,14 +77,15 @@ def test_persistent_failure_is_reported_not_raised_and_not_cached(engine_home, f
 
 def test_server_model_and_structured_form_are_discovered(engine_home):
     schema = {"type": "object", "properties": {"a": {"type": "integer"}}}
-    with FakeOpenAIServer(owned_by="me") as server:  # how llama-cpp-python's server answers
-        with Engine([f"openai:{server.url}"], home=engine_home) as engine:
-            engine.models[0].complete([ChatRequest.chat("x", json_schema=schema)])
-            assert engine.models[0].identity == f"fake-model@{server.url}"
+    # owned_by "me" is how llama-cpp-python's server answers
+    with FakeOpenAIServer(owned_by="me") as server, Engine(
+        [f"openai:{server.url}"], home=engine_home
+    ) as engine:
+        engine.models[0].complete([ChatRequest.chat("x", json_schema=schema)])
+        assert engine.models[0].identity == f"fake-model@{server.url}"
     assert server.received[0][1]["response_format"] == {"type": "json_object", "schema": schema}
-    with FakeOpenAIServer() as server:
-        with Engine([f"openai:{server.url}"], home=engine_home) as engine:
-            engine.models[0].complete([ChatRequest.chat("x", json_schema=schema, step="s")])
+    with FakeOpenAIServer() as server, Engine([f"openai:{server.url}"], home=engine_home) as engine:
+        engine.models[0].complete([ChatRequest.chat("x", json_schema=schema, step="s")])
     assert server.received[0][1]["response_format"] == {
         "type": "json_schema", "json_schema": {"name": "s", "schema": schema}}
 

@@ -1,4 +1,4 @@
-"""Fixtures for the engine tests: a scripted backend, fake OpenAI servers, the real model."""
+"""Helpers for the engine tests: a scripted backend, a fake OpenAI server, the real model."""
 
 from __future__ import annotations
 
@@ -6,24 +6,15 @@ import hashlib
 import json
 import socket
 import subprocess
-import sys
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
 
 from datagen.engine import Backend, RawAnswer
-
-
-@pytest.fixture
-def engine_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    home = tmp_path / "home"
-    home.mkdir()
-    monkeypatch.setenv("DATAGEN_HOME", str(home))
-    return home
 
 
 def echo_text(messages: list[dict], seed: int) -> str:
@@ -159,12 +150,6 @@ class FakeOpenAIServer:
         self.server.server_close()
 
 
-@pytest.fixture
-def fake_server() -> Iterator[FakeOpenAIServer]:
-    with FakeOpenAIServer() as server:
-        yield server
-
-
 def embedded_path() -> Path:
     pytest.importorskip("llama_cpp", reason="llama-cpp-python (the embedded extra) is missing")
     from datagen.engine.backends.llamacpp import embedded_model_path
@@ -173,25 +158,6 @@ def embedded_path() -> Path:
         return embedded_model_path()
     except Exception as exc:
         pytest.skip(f"the embedded model is missing: {exc}")
-
-
-@pytest.fixture(scope="session")
-def llama_server() -> Iterator[str]:
-    """A real llama-cpp-python OpenAI-compatible server on 127.0.0.1 serving SmolLM2."""
-    model = embedded_path()
-    port = free_port()
-    process = subprocess.Popen(
-        [sys.executable, "-m", "llama_cpp.server", "--model", str(model), "--host", "127.0.0.1",
-         "--port", str(port), "--n_threads", "1", "--n_ctx", "2048"],
-        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-    )
-    url = f"http://127.0.0.1:{port}/v1"
-    try:
-        wait_for(url + "/models", process)
-        yield url
-    finally:
-        process.terminate()
-        process.wait(timeout=30)
 
 
 def wait_for(url: str, process: subprocess.Popen, seconds: float = 120) -> None:
@@ -208,3 +174,38 @@ def wait_for(url: str, process: subprocess.Popen, seconds: float = 120) -> None:
             pass
         time.sleep(0.3)
     raise RuntimeError(f"{url} did not come up in {seconds}s")
+
+
+def converted_model_folder() -> Path:
+    """SmolLM2 as a Hugging Face folder (vLLM cannot read GGUF), converted once per machine.
+
+    Kept under the temp dir (or ``DATAGEN_TEST_MODEL_CACHE``) so later runs reuse it.
+    """
+    import os
+    import shutil
+    import tempfile
+
+    root = Path(os.environ.get("DATAGEN_TEST_MODEL_CACHE")
+                or Path(tempfile.gettempdir()) / "datagen-test-models")
+    folder = root / "SmolLM2-135M-Instruct"
+    if (folder / "config.json").is_file():
+        return folder
+    pytest.importorskip("torch", reason="converting the GGUF needs the train extra (torch)")
+    pytest.importorskip("gguf", reason="converting the GGUF needs the train extra (gguf)")
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    gguf = embedded_path()
+    tokenizer = AutoTokenizer.from_pretrained(gguf.parent, gguf_file=gguf.name)
+    model = AutoModelForCausalLM.from_pretrained(gguf.parent, gguf_file=gguf.name,
+                                                 dtype="bfloat16")
+    if getattr(model, "hf_quantizer", None) is not None:
+        model.hf_quantizer.remove_quantization_config(model)
+    root.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(dir=root))
+    model.save_pretrained(staging)
+    tokenizer.save_pretrained(staging)
+    try:
+        staging.rename(folder)
+    except OSError:  # another process finished first
+        shutil.rmtree(staging, ignore_errors=True)
+    return folder

@@ -6,12 +6,12 @@ import io
 import json
 
 import pytest
+from engine_helpers import ScriptedBackend
 
 from datagen.engine import Engine, Progress, parse_model_spec
 from datagen.engine.structured import attempt_seed, parse_and_validate
 from datagen.errors import NotFound, UsageError
 from datagen.llm import ChatRequest
-from tests.engine_fixtures import ScriptedBackend, engine_home  # noqa: F401
 
 SCRIPTED = {"scripted": ScriptedBackend}
 SCHEMA = {
@@ -162,7 +162,8 @@ def test_progress_prints_lines_and_summary_unless_quiet(engine_home):
         progress.rows_done(3)
         numbers = progress.finish()
     assert numbers["calls"] == 3 and numbers["rows"] == 3
-    assert "rows 3/3" in stream.getvalue() and "build done: 3 rows, 3 model calls" in stream.getvalue()
+    printed = stream.getvalue()
+    assert "rows 3/3" in printed and "build done: 3 rows, 3 model calls" in printed
     quiet = io.StringIO()
     progress = Progress(quiet, quiet=True)
     with open_engine(engine_home, progress=progress) as engine:

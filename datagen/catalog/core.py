@@ -1,0 +1,420 @@
+"""The catalog: datasets as immutable versions in DuckLake, plus lineage tables."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import duckdb
+import pyarrow as pa
+
+from datagen.catalog import lake, migrations
+from datagen.catalog.lake import LakePaths, one_line, sql_string
+from datagen.catalog.lock import exclusive, try_lock
+from datagen.catalog.types import (
+    SYSTEM_TABLES,
+    BuildInfo,
+    DatasetInfo,
+    DiffResult,
+    VersionInfo,
+    check_name,
+    check_step,
+    parse_ref,
+    utc_now,
+)
+from datagen.catalog.writer import VersionWriter, to_json
+from datagen.errors import CatalogError, NotFound
+
+RECORD_TABLES = ("models", "publications")
+READ_ONLY_STATEMENTS = ("SELECT", "EXPLAIN", "PRAGMA")
+EXPORT_FORMATS = ("parquet", "jsonl")
+
+
+class Catalog:
+    """A DuckLake catalog under one home folder. Open with ``Catalog.open(home)``."""
+
+    def __init__(self, paths: LakePaths, connection: duckdb.DuckDBPyConnection):
+        self.paths = paths
+        self.connection = connection
+        self._reader: duckdb.DuckDBPyConnection | None = None
+        self._views_snapshot: int | None = None  # the snapshot the reader's views show
+
+    # -- opening ---------------------------------------------------------------
+    @classmethod
+    def open(cls, home: Path | str | None = None) -> Catalog:
+        """Open (creating or migrating if needed) the catalog in ``home``."""
+        from datagen.home import datagen_home
+
+        paths = LakePaths(Path(home).expanduser().resolve() if home else datagen_home())
+        paths.create()
+        if not paths.metadata.exists():
+            with exclusive(paths.lock):
+                lake.prepare_metadata(paths)
+                lake.connect(paths).close()
+        con = lake.connect(paths)
+        catalog = cls(paths, con)
+        try:
+            if migrations.pending(con):
+                with exclusive(paths.lock):
+                    migrations.migrate(con)
+            catalog._remove_abandoned()
+        except duckdb.Error as exc:
+            catalog.close()
+            raise CatalogError(
+                f"cannot open the catalog in {paths.home}: {one_line(exc)}"
+            ) from None
+        return catalog
+
+    def close(self) -> None:
+        for con in (self._reader, self.connection):
+            if con is not None:
+                con.close()
+        self._reader = None
+        self._views_snapshot = None
+
+    def __enter__(self) -> Catalog:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    @property
+    def home(self) -> Path:
+        return self.paths.home
+
+    def cursor(self) -> duckdb.DuckDBPyConnection:
+        """A fresh connection to the catalog (one per operation: safe across threads)."""
+        cur = self.connection.cursor()
+        cur.execute(f"USE {lake.LAKE}")
+        return cur
+
+    def _remove_abandoned(self) -> None:
+        """Delete files of writers that died before committing (their flock is gone)."""
+        for marker in self.paths.pending.glob("*.lock"):
+            fd = try_lock(marker)
+            if fd is None:
+                continue
+            try:
+                table = marker.stem
+                if not self._table_referenced(table):
+                    shutil.rmtree(self.paths.versions / table, ignore_errors=True)
+                marker.unlink(missing_ok=True)
+            finally:
+                os.close(fd)
+
+    def _table_referenced(self, table: str) -> bool:
+        row = self._query("SELECT count(*) FROM versions WHERE table_name = ?", [table]).fetchone()
+        return bool(row and row[0])
+
+    def _query(self, sql: str, params: list[Any] | None = None) -> duckdb.DuckDBPyConnection:
+        cur = self.cursor()
+        try:
+            return cur.execute(sql, params or [])
+        except duckdb.Error as exc:
+            raise CatalogError(one_line(exc)) from None
+
+    def _dicts(self, sql: str, params: list[Any] | None = None) -> list[dict[str, Any]]:
+        result = self._query(sql, params)
+        names = [d[0] for d in result.description]
+        return [dict(zip(names, row, strict=True)) for row in result.fetchall()]
+
+    # -- listing and resolving ---------------------------------------------------
+    def datasets(self) -> list[DatasetInfo]:
+        rows = self._query(
+            "SELECT dataset, version, rows, created_at FROM versions "
+            "QUALIFY row_number() OVER (PARTITION BY dataset ORDER BY version DESC) = 1 "
+            "ORDER BY dataset"
+        ).fetchall()
+        return [DatasetInfo(*row) for row in rows]
+
+    def versions(self, name: str) -> list[VersionInfo]:
+        check_name(name)
+        rows = self._dicts(
+            "SELECT v.dataset, v.version, v.table_name, v.build_id, v.rows, v.created_at, "
+            "to_json(b) AS build FROM versions v LEFT JOIN builds b ON b.build_id = v.build_id "
+            "WHERE v.dataset = ? ORDER BY v.version",
+            [name],
+        )
+        if not rows:
+            raise NotFound("dataset", name, [d.name for d in self.datasets()])
+        return [_version_info(row) for row in rows]
+
+    def resolve(self, ref: str) -> VersionInfo:
+        """``name`` (latest) or ``name@N`` -> the version; NotFound / InvalidName otherwise."""
+        name, number = parse_ref(ref)
+        known = self.versions(name)
+        if number is None:
+            return known[-1]
+        for info in known:
+            if info.version == number:
+                return info
+        raise NotFound("version", ref, [info.ref for info in known])
+
+    # -- reading -------------------------------------------------------------------
+    def read_arrow(self, ref: str) -> pa.Table:
+        info = self.resolve(ref)
+        return self._query(f"SELECT * FROM {info.table_name}").to_arrow_table()
+
+    def read_batches(self, ref: str, batch_size: int = 10_000) -> Iterator[pa.RecordBatch]:
+        info = self.resolve(ref)
+        reader = self._query(f"SELECT * FROM {info.table_name}").to_arrow_reader(batch_size)
+        yield from reader
+
+    def schema(self, ref: str) -> list[tuple[str, str]]:
+        """(column, DuckDB type) pairs of one version."""
+        info = self.resolve(ref)
+        rows = self._query(
+            "SELECT column_name, data_type FROM duckdb_columns() WHERE database_name = 'lake' "
+            "AND table_name = ? ORDER BY column_index",
+            [info.table_name],
+        ).fetchall()
+        return [(row[0], row[1]) for row in rows]
+
+    def steps(self, ref: str) -> list[str]:
+        info = self.resolve(ref)
+        rows = self._query(
+            "SELECT step FROM steps WHERE dataset = ? AND version = ? ORDER BY step",
+            [info.dataset, info.version],
+        ).fetchall()
+        return [row[0] for row in rows]
+
+    def read_step(self, ref: str, step: str) -> pa.Table:
+        info = self.resolve(ref)
+        check_step(step)
+        row = self._query(
+            "SELECT table_name FROM steps WHERE dataset = ? AND version = ? AND step = ?",
+            [info.dataset, info.version, step],
+        ).fetchone()
+        if row is None:
+            raise NotFound("step", f"{info.ref}/{step}", self.steps(info.ref))
+        return self._query(f"SELECT * FROM {row[0]}").to_arrow_table()
+
+    # -- writing -------------------------------------------------------------------
+    def writer(
+        self, name: str, build: BuildInfo | None = None, schema: pa.Schema | None = None
+    ) -> VersionWriter:
+        """A writer for the next version of ``name``; use it as a context manager."""
+        return VersionWriter(self, check_name(name), build or BuildInfo(), schema)
+
+    def append_record(self, table: str, record: dict[str, Any]) -> None:
+        """Add a row to ``models`` or ``publications``; unknown keys are an error."""
+        if table not in RECORD_TABLES:
+            raise CatalogError(f"cannot append to {table!r}; allowed: {', '.join(RECORD_TABLES)}")
+        columns = self._columns(table)
+        unknown = sorted(set(record) - set(columns))
+        if unknown:
+            raise CatalogError(
+                f"unknown field {unknown[0]!r} for {table}; allowed: {', '.join(columns)}"
+            )
+        row = {"created_at": utc_now()} if table == "models" else {"published_at": utc_now()}
+        row.update(record)
+        values = [_stored(c, row.get(c)) for c in columns]
+        with exclusive(self.paths.lock):
+            marks = ", ".join("?" for _ in columns)
+            self._query(f"INSERT INTO {table} VALUES ({marks})", values)
+
+    def records(self, table: str, **where: Any) -> list[dict[str, Any]]:
+        """Rows of a system table matching ``column=value`` filters; JSON columns decoded."""
+        if table not in SYSTEM_TABLES:
+            raise NotFound("table", table, SYSTEM_TABLES)
+        columns = self._columns(table)
+        for key in where:
+            if key not in columns:
+                raise CatalogError(
+                    f"unknown column {key!r} of {table}; known: {', '.join(columns)}"
+                )
+        clause = " AND ".join(f'"{key}" = ?' for key in where) or "true"
+        rows = self._dicts(f"SELECT * FROM {table} WHERE {clause}", list(where.values()))
+        return [{k: _loaded(k, v) for k, v in row.items()} for row in rows]
+
+    def _columns(self, table: str) -> list[str]:
+        rows = self._query(
+            "SELECT column_name FROM duckdb_columns() WHERE database_name = 'lake' "
+            "AND table_name = ? ORDER BY column_index",
+            [table],
+        ).fetchall()
+        return [row[0] for row in rows]
+
+    # -- SQL -------------------------------------------------------------------------
+    def sql(self, query: str, writable: bool = False) -> pa.Table:
+        """Run DuckDB SQL with every dataset, version and step as a view.
+
+        Read-only unless ``writable``: the catalog is attached READ_ONLY and only
+        SELECT/EXPLAIN/PRAGMA statements run. Errors are ``CatalogError`` with DuckDB's
+        one-line message.
+        """
+        con = lake.connect(self.paths, read_only=False) if writable else self._read_connection()
+        try:
+            statements = _statements(con, query)
+            if not writable:
+                _refuse_writes(statements)
+            try:
+                self._create_views(con)
+            except duckdb.Error as exc:
+                raise CatalogError(one_line(exc)) from None
+            if writable:
+                with exclusive(self.paths.lock):
+                    return _run_all(con, statements)
+            return _run_all(con, statements)
+        finally:
+            if writable:
+                con.close()
+
+    def _read_connection(self) -> duckdb.DuckDBPyConnection:
+        if self._reader is None:
+            self._reader = lake.connect(self.paths, read_only=True)
+        return self._reader
+
+    def _create_views(self, con: duckdb.DuckDBPyConnection) -> None:
+        """Temp views: "name", "name@N", "name@N/step", "name/step" (latest).
+
+        Views are remade only when the catalog has a new snapshot (binding them reads
+        DuckLake metadata, which costs more than most queries on small datasets).
+        """
+        row = con.execute(f"SELECT id FROM {lake.LAKE}.current_snapshot()").fetchone()
+        snapshot = int(row[0]) if row else -1
+        if con is self._reader and snapshot == self._views_snapshot:
+            return
+        con.execute("BEGIN")
+        try:
+            for (view,) in con.execute(
+                "SELECT view_name FROM duckdb_views() WHERE temporary AND NOT internal"
+            ).fetchall():
+                con.execute(f'DROP VIEW temp.main."{view}"')
+            views = con.execute(_VIEW_SOURCES).fetchall()
+            for view, table in views:
+                con.execute(f'CREATE TEMP VIEW "{view}" AS SELECT * FROM {lake.LAKE}.main.{table}')
+            con.execute("COMMIT")
+            if con is self._reader:
+                self._views_snapshot = snapshot
+        except duckdb.Error:
+            con.execute("ROLLBACK")
+            raise
+
+    # -- diff and export -------------------------------------------------------------
+    def diff(self, a: str, b: str, sample: int = 10) -> DiffResult:
+        """Rows added, removed and changed from ``a`` to ``b``, matched by row id."""
+        old, new = self.resolve(a), self.resolve(b)
+        old_cols = self._columns(old.table_name)
+        new_cols = self._columns(new.table_name)
+        shared = [c for c in old_cols if c in new_cols and c != "id"]
+        old_sql = _row_hashes(old.table_name, shared)
+        new_sql = _row_hashes(new.table_name, shared)
+        cur = self.cursor()
+        cur.execute(
+            f"CREATE TEMP TABLE diff_rows AS SELECT coalesce(o.id, n.id) AS id, "
+            f"CASE WHEN o.id IS NULL THEN 'added' WHEN n.id IS NULL THEN 'removed' "
+            f"WHEN o.h = n.h THEN 'same' ELSE 'changed' END AS kind "
+            f"FROM ({old_sql}) o FULL OUTER JOIN ({new_sql}) n ON o.id = n.id"
+        )
+        counts = dict(cur.execute("SELECT kind, count(*) FROM diff_rows GROUP BY kind").fetchall())
+
+        def ids(kind: str) -> list[str]:
+            rows = cur.execute(
+                "SELECT id FROM diff_rows WHERE kind = ? ORDER BY id LIMIT ?", [kind, sample]
+            ).fetchall()
+            return [row[0] for row in rows]
+
+        result = DiffResult(
+            a=old.ref,
+            b=new.ref,
+            added=counts.get("added", 0),
+            removed=counts.get("removed", 0),
+            changed=counts.get("changed", 0),
+            unchanged=counts.get("same", 0),
+            added_ids=ids("added"),
+            removed_ids=ids("removed"),
+            changed_ids=ids("changed"),
+            columns_added=[c for c in new_cols if c not in old_cols],
+            columns_removed=[c for c in old_cols if c not in new_cols],
+        )
+        cur.close()
+        return result
+
+    def export(self, ref: str, path: Path | str, fmt: str = "parquet") -> Path:
+        """Write one version to a Parquet or JSON Lines file."""
+        if fmt not in EXPORT_FORMATS:
+            raise CatalogError(
+                f"unknown export format {fmt!r}; allowed: {', '.join(EXPORT_FORMATS)}"
+            )
+        info = self.resolve(ref)
+        target = Path(path).expanduser().resolve()
+        target.parent.mkdir(parents=True, exist_ok=True)
+        options = "FORMAT parquet, COMPRESSION zstd" if fmt == "parquet" else "FORMAT json"
+        self._query(f"COPY (SELECT * FROM {info.table_name}) TO {sql_string(target)} ({options})")
+        return target
+
+
+_VIEW_SOURCES = """
+WITH latest AS (SELECT dataset, max(version) AS version FROM versions GROUP BY dataset)
+SELECT dataset || '@' || version, table_name FROM versions
+UNION ALL
+SELECT v.dataset, v.table_name FROM versions v JOIN latest USING (dataset, version)
+UNION ALL
+SELECT dataset || '@' || version || '/' || step, table_name FROM steps
+UNION ALL
+SELECT s.dataset || '/' || s.step, s.table_name FROM steps s JOIN latest USING (dataset, version)
+"""
+
+
+def _row_hashes(table: str, columns: list[str]) -> str:
+    packed = ", ".join(f'"{c}" := "{c}"' for c in columns)
+    value = f"md5(CAST(to_json(struct_pack({packed})) AS VARCHAR))" if columns else "''"
+    return (
+        f"SELECT id, string_agg({value}, ',' ORDER BY {value}) AS h "
+        f"FROM {lake.LAKE}.main.{table} GROUP BY id"
+    )
+
+
+def _statements(con: duckdb.DuckDBPyConnection, query: str) -> list[Any]:
+    try:
+        statements = con.extract_statements(query)
+    except duckdb.Error as exc:
+        raise CatalogError(one_line(exc)) from None
+    if not statements:
+        raise CatalogError("empty SQL query")
+    return statements
+
+
+def _refuse_writes(statements: list[Any]) -> None:
+    for statement in statements:
+        kind = statement.type.name
+        if kind not in READ_ONLY_STATEMENTS:
+            raise CatalogError(
+                f"{kind} statements are not allowed: the catalog is read-only here "
+                f"(allowed: {', '.join(READ_ONLY_STATEMENTS)}; use --write / writable=True)"
+            )
+
+
+def _run_all(con: duckdb.DuckDBPyConnection, statements: list[Any]) -> pa.Table:
+    try:
+        for statement in statements[:-1]:
+            con.execute(statement)
+        return con.execute(statements[-1]).to_arrow_table()
+    except duckdb.Error as exc:
+        raise CatalogError(one_line(exc)) from None
+
+
+def _version_info(row: dict[str, Any]) -> VersionInfo:
+    build = json.loads(row.pop("build")) if row.get("build") else {}
+    build = {k: _loaded(k, v) for k, v in build.items()}
+    return VersionInfo(**row, build=build)
+
+
+def _stored(column: str, value: Any) -> Any:
+    if column in migrations.JSON_COLUMNS and value is not None and not isinstance(value, str):
+        return to_json(value)
+    return value
+
+
+def _loaded(column: str, value: Any) -> Any:
+    if column in migrations.JSON_COLUMNS and isinstance(value, str):
+        try:
+            return json.loads(value)
+        except ValueError:
+            return value
+    return value

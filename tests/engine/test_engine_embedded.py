@@ -1,0 +1,106 @@
+"""The real embedded model (llama.cpp + SmolLM2) and a real llama.cpp server."""
+
+from __future__ import annotations
+
+import polars as pl
+import pytest
+from datagen_plugins.responses import ResponsesGenerator
+from engine_helpers import embedded_path
+
+from datagen.engine import Engine
+from datagen.generator import GeneratorContext
+from datagen.llm import ChatRequest
+
+pytestmark = pytest.mark.embedded
+
+SCHEMA = {
+    "type": "object",
+    "properties": {"score": {"enum": [1, 2, 3, 4, 5]},
+                   "reason": {"type": "string", "maxLength": 60}},
+    "required": ["score", "reason"],
+}
+
+
+@pytest.fixture(autouse=True)
+def _needs_model():
+    embedded_path()
+
+
+def sampled(n: int, seed_base: int = 0) -> list[ChatRequest]:
+    return [ChatRequest.chat(f"Name an animal that starts with {'ABCDEFGH'[i]}.", max_tokens=12,
+                             temperature=0.9, seed=seed_base + i) for i in range(n)]
+
+
+def test_same_seeds_give_same_answers_on_any_instance(engine_home):
+    requests = sampled(4)
+    with Engine(["embedded?instances=2"], home=engine_home, use_cache=False) as engine:
+        first = [a.text for a in engine.models[0].complete(requests)]
+        reversed_run = [a.text for a in engine.models[0].complete(requests[::-1])]
+        assert engine.counters.calls == 8
+    with Engine(["embedded?instances=1"], home=engine_home, use_cache=False) as engine:
+        single = [a.text for a in engine.models[0].complete(requests)]
+    assert first == reversed_run[::-1] == single
+    assert all(text for text in first)
+
+
+def test_rerun_makes_zero_model_calls(engine_home):
+    with Engine(["embedded"], home=engine_home) as engine:
+        first = engine.models[0].complete(sampled(3))
+    with Engine(["embedded"], home=engine_home) as engine:
+        second = engine.models[0].complete(sampled(3))
+        assert engine.counters.calls == 0 and engine.counters.cache_hits == 3
+    assert [a.text for a in first] == [a.text for a in second]
+
+
+def test_structured_output_is_valid_or_reported(engine_home):
+    requests = [ChatRequest.chat("Rate this answer from 1 to 5: 'The capital of France is Rome.'"
+                                 " Reply in JSON.", json_schema=SCHEMA, max_tokens=48,
+                                 temperature=0.7, seed=i) for i in range(3)]
+    with Engine(["embedded"], home=engine_home) as engine:
+        answers = engine.models[0].complete(requests)
+    for answer in answers:
+        if answer.ok:
+            assert answer.data["score"] in (1, 2, 3, 4, 5) and len(answer.data["reason"]) <= 60
+        else:
+            assert answer.error and answer.finish_reason in ("stop", "length")
+    assert sum(a.ok for a in answers) >= 2
+
+
+def test_truncated_answers_are_kept_and_marked(engine_home):
+    with Engine(["embedded"], home=engine_home) as engine:
+        [answer] = engine.models[0].complete(
+            [ChatRequest.chat("Write a long story about a dragon.", max_tokens=4)])
+    assert answer.ok and answer.finish_reason == "length" and answer.completion_tokens == 4
+
+
+def test_gguf_spec_shares_the_cache_identity_of_the_same_file(engine_home):
+    with Engine(["embedded", f"gguf:{embedded_path()}"], home=engine_home) as engine:
+        embedded, gguf = engine.models
+        assert embedded.identity == gguf.identity and embedded.identity.startswith("sha256:")
+        assert engine.describe()[0]["license"] == "Apache-2.0"
+
+
+def test_responses_generator_with_the_embedded_model(engine_home):
+    batch = pl.DataFrame({"id": ["a", "b"], "prompt": ["Say hi.", "Count to three."]})
+    generator = ResponsesGenerator(ResponsesGenerator.parse_options({"n": 2, "max_tokens": 8}))
+    with Engine(["embedded"], home=engine_home) as engine:
+        output = generator.generate(batch, GeneratorContext(models=engine.models))
+    assert [(r["prompt_id"], r["sample_index"]) for r in output.rows] == [
+        ("a", 0), ("a", 1), ("b", 0), ("b", 1)]
+    assert len({r["id"] for r in output.rows}) == 4
+    assert all(r["model"] == "SmolLM2-135M-Instruct" and r["completion_tokens"] > 0
+               for r in output.rows)
+    assert output.failures == []
+
+
+def test_llama_cpp_server_plain_and_structured(engine_home, llama_server):
+    spec = f"openai:{llama_server}"
+    with Engine([spec], home=engine_home) as engine:
+        plain, structured = engine.models[0].complete([
+            ChatRequest.chat("Say hello.", max_tokens=8, seed=1),
+            ChatRequest.chat("Rate 2+2=4 from 1 to 5 in JSON.", json_schema=SCHEMA,
+                             max_tokens=48, seed=2),
+        ])
+        assert engine.counters.calls >= 2
+    assert plain.ok and plain.text and plain.completion_tokens > 0
+    assert structured.ok and structured.data["score"] in (1, 2, 3, 4, 5)

@@ -1,0 +1,51 @@
+"""vLLM on CPU: in-process batches and its OpenAI-compatible server (the ``vllm`` group)."""
+
+from __future__ import annotations
+
+import pytest
+
+from datagen.engine import Engine
+from datagen.llm import ChatRequest
+
+pytestmark = [pytest.mark.vllm, pytest.mark.slow]
+
+SCHEMA = {
+    "type": "object",
+    "properties": {"score": {"enum": [1, 2, 3, 4, 5]},
+                   "reason": {"type": "string", "maxLength": 60}},
+    "required": ["score", "reason"],
+}
+
+
+def batch() -> list[ChatRequest]:
+    plain = [ChatRequest.chat(f"Name an animal that starts with {letter}.", max_tokens=10,
+                              temperature=0.9, seed=i) for i, letter in enumerate("ABCD")]
+    judged = ChatRequest.chat("Rate the answer 2+2=4 from 1 to 5 in JSON.", json_schema=SCHEMA,
+                              max_tokens=48, seed=9)
+    return [*plain, judged]
+
+
+def check(answers) -> None:
+    assert all(a.ok for a in answers), [a.error for a in answers]
+    assert all(a.completion_tokens > 0 for a in answers[:4])
+    assert answers[4].data["score"] in (1, 2, 3, 4, 5)
+
+
+def test_vllm_in_process_batch_is_cached_and_reproducible(engine_home, vllm_model):
+    spec = f"vllm:{vllm_model}?max_model_len=2048"
+    with Engine([spec], home=engine_home) as engine:
+        first = engine.models[0].complete(batch())
+        check(first)
+        again = engine.models[0].complete(batch())
+        assert engine.counters.cache_hits == 5
+    assert [a.text for a in again] == [a.text for a in first]
+    with Engine([spec], home=engine_home, use_cache=False) as engine:
+        fresh = engine.models[0].complete(batch())
+    assert [a.text for a in fresh] == [a.text for a in first]
+
+
+def test_vllm_server_with_structured_output(engine_home, vllm_server):
+    with Engine([f"openai:smollm2@{vllm_server}"], home=engine_home) as engine:
+        answers = engine.models[0].complete(batch())
+        assert engine.counters.calls >= 5
+    check(answers)
