@@ -12,13 +12,15 @@ import hashlib
 import json
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
-import polars as pl
 from pydantic import BaseModel, ConfigDict, ValidationError
 
 from datagen.errors import InvalidOptions
 from datagen.llm import Model
+
+if TYPE_CHECKING:
+    import polars as pl
 
 
 class GeneratorOptions(BaseModel):

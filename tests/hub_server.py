@@ -1,9 +1,9 @@
 """A small Hub-compatible HTTP server for tests, on 127.0.0.1 (standard library only).
 
 It speaks enough of the Hub's API for the real ``huggingface_hub`` and ``datasets`` clients:
-repo creation, preupload, LFS batch uploads, NDJSON commits, tags and refs, repo info, tree
-and paths-info listings, and file downloads by branch, tag or commit sha. Everything lives in
-memory. Tests inject faults (an HTTP status, or a connection dropped mid-request) per route.
+repo creation, preupload, LFS batch uploads, NDJSON commits, tags, branches and refs, repo
+info, tree and paths-info listings, and file downloads by branch, tag or commit sha. Everything
+lives in memory. Tests inject faults per route (an HTTP status, or a dropped connection).
 
     with HubServer(tokens={"hf_test"}) as hub:
         hub.inject("commit", status=500)          # the next commit answers 500
@@ -138,6 +138,8 @@ class HubServer:
         ("POST", rf"/api/{KIND}/{REPO}/preupload/(?P<rev>[^/]+)", "preupload"),
         ("POST", rf"/api/{KIND}/{REPO}/commit/(?P<rev>[^/]+)", "commit"),
         ("POST", rf"/api/{KIND}/{REPO}/tag/(?P<rev>[^/]+)", "tag"),
+        ("POST", rf"/api/{KIND}/{REPO}/branch/(?P<branch>[^/]+)", "create_branch"),
+        ("DELETE", rf"/api/{KIND}/{REPO}/branch/(?P<branch>[^/]+)", "delete_branch"),
         ("POST", rf"{PREFIX}{REPO}\.git/info/lfs/objects/batch", "lfs_batch"),
         ("PUT", r"/lfs-upload/(?P<oid>[0-9a-f]{64})", "lfs_upload"),
         ("GET", rf"{PREFIX}{REPO}/resolve/(?P<rev>[^/]+)/(?P<path>.+)", "resolve"),
@@ -402,6 +404,25 @@ class HubServer:
             repo.tags[name] = commit.sha
         return {}
 
+    def create_branch(self, req: Request) -> Any:
+        repo = self.writable_repo(req)
+        name = unquote(req.group("branch"))
+        start = self.commit_at(repo, req.json().get("startingPoint") or "main")
+        with self.lock:
+            if name in repo.branches:
+                raise HubError(409, f"Branch {name} already exists")
+            repo.branches[name] = start.sha
+        return {}
+
+    def delete_branch(self, req: Request) -> Any:
+        repo = self.writable_repo(req)
+        name = unquote(req.group("branch"))
+        with self.lock:
+            if name not in repo.branches or name == "main":
+                raise HubError(404, f"Branch {name} cannot be deleted", "RevisionNotFound")
+            del repo.branches[name]
+        return {}
+
     def resolve(self, req: Request) -> Any:
         repo = self.readable_repo(req)
         commit = self.commit_at(repo, req.group("rev"))
@@ -469,6 +490,9 @@ def _make_handler(hub: HubServer) -> type[BaseHTTPRequestHandler]:
 
         def do_PUT(self) -> None:
             self.dispatch("PUT")
+
+        def do_DELETE(self) -> None:
+            self.dispatch("DELETE")
 
         def dispatch(self, method: str) -> None:
             parts = urlsplit(self.path)

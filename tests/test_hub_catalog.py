@@ -16,6 +16,7 @@ if TYPE_CHECKING:
     from hub_fixtures import HubEnv
 
 pytest_plugins = ["hub_fixtures"]  # the `hub` fixture
+pytestmark = pytest.mark.filterwarnings("ignore:Use 'content=<...>':DeprecationWarning")
 
 REPO = "acme/critiques"
 

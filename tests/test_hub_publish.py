@@ -14,6 +14,9 @@ from datagen.errors import HubAuthError, HubError, InvalidName, UsageError
 if TYPE_CHECKING:
     from hub_fixtures import HubEnv
 
+# The Hub client itself streams uploads the way its HTTP library deprecates.
+pytestmark = pytest.mark.filterwarnings("ignore:Use 'content=<...>':DeprecationWarning")
+
 pytest_plugins = ["hub_fixtures"]  # the `hub` fixture
 
 REPO = "acme/critiques"
@@ -205,3 +208,14 @@ def test_stale_data_files_in_the_repo_are_not_part_of_the_split(hub: HubEnv):
                     repo_id=REPO, repo_type="dataset")
     publish_table(*version(1, rows(3)), REPO)
     assert hub.load_rows(REPO, "v1") == rows(3)
+
+
+def test_an_older_version_published_later_keeps_main_on_the_newest(hub: HubEnv):
+    newest = publish_table(*version(3, rows(4)), REPO)
+    older = publish_table(*version(2, rows(2)), REPO)
+    assert older.changed and older.commit != newest.commit
+    repo = hub.server.repos[("datasets", REPO)]
+    assert repo.branches == {"main": newest.commit}  # the helper branch is gone
+    assert tags(hub) == {"v3": newest.commit, "v2": older.commit}
+    assert hub.load_rows(REPO, "v2") == rows(2)
+    assert hub.load_rows(REPO, "main") == rows(4)

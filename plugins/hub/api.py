@@ -215,15 +215,29 @@ def parquet_bytes(table: pa.Table) -> bytes:
     return buffer.getvalue()
 
 
-def published_tag(api: HfApi, repo_id: str, tag: str) -> str | None:
-    """The commit ``tag`` points at on ``repo_id``, or None (also when the repo is missing)."""
+def repo_tags(api: HfApi, repo_id: str) -> dict[str, str]:
+    """Tag name -> commit sha on ``repo_id``; empty when the repo does not exist yet."""
     from huggingface_hub.errors import RepositoryNotFoundError
 
     try:
         refs = api.list_repo_refs(repo_id, repo_type="dataset")
     except RepositoryNotFoundError:
-        return None
-    return next((ref.target_commit for ref in refs.tags if ref.name == tag), None)
+        return {}
+    return {ref.name: ref.target_commit for ref in refs.tags}
+
+
+def published_tag(api: HfApi, repo_id: str, tag: str) -> str | None:
+    """The commit ``tag`` points at on ``repo_id``, or None (also when the repo is missing)."""
+    return repo_tags(api, repo_id).get(tag)
+
+
+def commit_branch(tags: dict[str, str], version: int) -> str:
+    """``main``, unless a newer version is already published: ``main`` keeps the newest.
+
+    An older version is committed on a short-lived branch that is deleted once tagged.
+    """
+    published = [int(name[1:]) for name in tags if re.fullmatch(r"v[0-9]+", name)]
+    return f"datagen-v{version}" if any(v > version for v in published) else "main"
 
 
 def find_publication(repo_id: str, dataset: str, version: int) -> PublishResult | None:
@@ -262,6 +276,10 @@ def publish_table(
     with hub_errors(repo_id, token) as stage:
         stage.now = "creating the repo"
         api.create_repo(repo_id, repo_type="dataset", private=private, exist_ok=True)
+        branch = commit_branch(repo_tags(api, repo_id), facts.version)
+        if branch != "main":
+            stage.now = f"creating branch {branch}"
+            api.create_branch(repo_id, branch=branch, repo_type="dataset", exist_ok=True)
         stage.now = "uploading the data and card"
         commit = api.create_commit(
             repo_id,
@@ -269,12 +287,15 @@ def publish_table(
             commit_message=f"Publish {facts.dataset}@{facts.version}",
             commit_description=f"datagen dataset {facts.dataset}, version {facts.version}",
             repo_type="dataset",
-            revision="main",
+            revision=branch,
         )
         stage.now = f"tagging commit {commit.oid[:12]} as {tag}"
         api.create_tag(repo_id, tag=tag, revision=commit.oid, repo_type="dataset",
                        tag_message=f"{facts.dataset}@{facts.version}", exist_ok=True)
         tagged = published_tag(api, repo_id, tag) or commit.oid
+        if branch != "main":
+            stage.now = f"deleting branch {branch}"
+            api.delete_branch(repo_id, branch=branch, repo_type="dataset")
     return PublishResult(repo_id, facts.dataset, facts.version, tag, tagged, url, True)
 
 

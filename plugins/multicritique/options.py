@@ -57,7 +57,7 @@ class MaxTokens(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     task_description: int = Field(64, ge=8)
-    criteria: int = Field(384, ge=16)
+    criteria: int = Field(512, ge=16)
     reference: int = Field(128, ge=16)
     critique: int = Field(320, ge=16)
     meta_label: int = Field(48, ge=8)

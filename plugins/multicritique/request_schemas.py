@@ -49,14 +49,15 @@ def task_description_schema(max_tokens: int) -> dict[str, Any]:
 
 def criteria_schema(max_primary: int, max_fine_grained: int, max_tokens: int) -> dict[str, Any]:
     fine_count = max_primary * max_fine_grained
-    # keys and punctuation: ~24 tokens per fine-grained criterion, ~14 per primary
-    overhead = 8 + 14 * max_primary + 24 * fine_count
-    chars = text_budget(max_tokens, overhead, fine_count + max_primary + fine_count)
-    name_chars = min(40, chars)
+    # keys and punctuation: ~18 tokens per fine-grained criterion, ~10 per primary; a name
+    # takes one share of the rest and a description two
+    overhead = 8 + 10 * max_primary + 18 * fine_count
+    share = text_budget(max_tokens, overhead, max_primary + 3 * fine_count)
+    name_chars = min(40, share)
     fine = strict_object(
         {
             "name": text(name_chars),
-            "description": text(max(chars, 2 * chars - name_chars)),
+            "description": text(2 * share),
             "importance": {"type": "string", "enum": list(IMPORTANCE)},
         }
     )
