@@ -224,3 +224,19 @@ def test_export_round_trip(datagen_home: Path, tmp_path: Path) -> None:
             assert result.unchanged == 2 and result.changed == 0
         with pytest.raises(CatalogError, match="unknown export format 'xml'"):
             cat.export("fb", tmp_path / "x", "xml")
+
+
+def test_small_batches_are_written_as_full_row_groups(tmp_path: Path, monkeypatch) -> None:
+    import pyarrow.parquet as pq
+
+    import datagen.catalog.writer as writer_module
+
+    monkeypatch.setattr(writer_module, "ROW_GROUP_ROWS", 10)
+    sink = writer_module.PartSink(tmp_path, "rows")
+    for start in range(0, 35, 7):
+        sink.add(pa.Table.from_pylist(rows(7, start=start)))
+    (path,) = sink.close()
+    metadata = pq.ParquetFile(path).metadata
+    sizes = [metadata.row_group(i).num_rows for i in range(metadata.num_row_groups)]
+    assert sizes == [10, 10, 10, 5]
+    assert pq.read_table(path).column("id").to_pylist() == [f"r{i}" for i in range(35)]

@@ -460,3 +460,24 @@ def test_criticeval_items_give_query_and_response():
     assert "Decision" not in records[0]["response"]
     chat = read_criticeval(CRITICEVAL / "test_chat_feedback_obj.json")
     assert chat[1]["response"] == ""
+
+
+def test_multi_turn_queries_are_rendered_with_roles():
+    conversation = [
+        {"role": "user", "content": "I need a capital."},
+        {"role": "assistant", "content": "Of which country?"},
+        {"role": "user", "content": "Australia."},
+    ]
+    out, (model,) = run(default_script, [{**ROW, "query": conversation}])
+    assert out.rows[0]["query"].splitlines() == [
+        "user: I need a capital.",
+        "assistant: Of which country?",
+        "user: Australia.",
+    ]
+    assert "assistant: Of which country?" in user_text(model.requests("critique")[0])
+
+
+def test_agents_beyond_the_personas_get_their_own_seeds():
+    _, (model,) = run(default_script, agents=6)
+    seeds = [r.seed for r in model.requests("critique")]
+    assert len(seeds) == 6 and len(set(seeds)) == 6

@@ -51,16 +51,17 @@ class Catalog:
 
         paths = LakePaths(Path(home).expanduser().resolve() if home else datagen_home())
         paths.create()
-        if not paths.metadata.exists():
+        if not paths.ready.exists():
             with exclusive(paths.lock):
                 lake.prepare_metadata(paths)
                 lake.connect(paths).close()
         con = lake.connect(paths)
         catalog = cls(paths, con)
         try:
-            if migrations.pending(con):
+            if not paths.ready.exists() or migrations.pending(con):
                 with exclusive(paths.lock):
                     migrations.migrate(con)
+                    paths.ready.touch()
             catalog._remove_abandoned()
         except duckdb.Error as exc:
             catalog.close()

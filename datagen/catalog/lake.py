@@ -46,6 +46,11 @@ class LakePaths:
         return self.data / "pending"
 
     @property
+    def ready(self) -> Path:
+        """Written once the catalog is created and migrated (until then, open under lock)."""
+        return self.home / "catalog.ready"
+
+    @property
     def lock(self) -> Path:
         return self.home / "catalog.lock"
 

@@ -62,7 +62,7 @@ class PartSink:
             self._flush()
 
     def close(self) -> list[Path]:
-        self._flush()
+        self._flush(final=True)
         self._close_file()
         return self.files
 
@@ -72,21 +72,27 @@ class PartSink:
             return
         new = [f for f in table.schema if f.name not in self.schema.names]
         if new:  # a wider schema starts a new part; older parts read the column as NULL
-            self._flush()
+            self._flush(final=True)
             self._close_file()
             self.schema = pa.schema(list(self.schema) + [f.remove_metadata() for f in new])
 
-    def _flush(self) -> None:
+    def _flush(self, final: bool = False) -> None:
+        """Write whole row groups; a remainder waits for more rows unless ``final``."""
         if not self._buffer:
             return
         table = pa.concat_tables(self._buffer)
-        self._buffer, self._buffered = [], 0
+        full = table.num_rows if final else table.num_rows // ROW_GROUP_ROWS * ROW_GROUP_ROWS
+        rest = table.slice(full)
+        self._buffer = [rest] if rest.num_rows else []
+        self._buffered = rest.num_rows
+        if full == 0:
+            return
         if self._writer is None:
             path = self.folder / f"{self.prefix}-{len(self.files):05d}.parquet"
             self._writer = pq.ParquetWriter(path, self.schema, compression="zstd")
             self.files.append(path)
-        self._writer.write_table(table, row_group_size=ROW_GROUP_ROWS)
-        self._file_rows += table.num_rows
+        self._writer.write_table(table.slice(0, full), row_group_size=ROW_GROUP_ROWS)
+        self._file_rows += full
         if self._file_rows >= FILE_ROWS:
             self._close_file()
 

@@ -212,13 +212,14 @@ class Pipeline:
                     json_schema=schema,
                     max_tokens=o.max_tokens.critique,
                     temperature=persona.temperature,
-                    seed=o.seed + persona.seed,
+                    seed=o.seed + persona.seed + 101 * (agent // len(o.personas)),
                 )
                 jobs.append(Job(agent, request, item.input_id))
                 owners.append((item, agent))
+        by_id = {item.input_id: item for item, _ in owners}
 
         def check(job: Job, data: Any) -> Any:
-            item = next(i for i, a in owners if i.input_id == job.input_id)
+            item = by_id[job.input_id]
             return parse_units(data, item.tagged.tags, item.criteria_names, o.max_units_per_agent)
 
         answers = structured(self.models, jobs, self.out.failures, check)

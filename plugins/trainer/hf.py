@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import math
 import time
 from pathlib import Path
@@ -212,7 +213,7 @@ def fit(job: TrainJob, method: str, trainer: Any, tokenizer: Any, settings: spee
     clock = time.perf_counter()
     output = trainer.train()
     seconds = time.perf_counter() - clock
-    save(trainer, tokenizer, job.output, getattr(job.options, "merge_lora", True))
+    save(trainer, tokenizer, job)
     metrics = final_metrics(output.metrics, progress, counter, seconds)
     job.progress(summary_line(method, metrics, job.output))
     return TrainResult(
@@ -238,17 +239,33 @@ def _announce(job: TrainJob, method: str, settings: speed.Settings, trainer: Any
         job.progress(f"note: {note}")
 
 
-def save(trainer: Any, tokenizer: Any, output: Path, merge_lora: bool) -> None:
-    """A normal model folder: merged weights (LoRA folded in), tokenizer, chat template."""
+def save(trainer: Any, tokenizer: Any, job: TrainJob) -> None:
+    """A normal model folder: merged weights (LoRA folded in), tokenizer, chat template.
+
+    Weights are stored in the base model's dtype (bf16 for the prepared SmolLM2): training
+    ran on fp32 master weights, but the folder should be no larger than what it came from.
+    """
     model = trainer.model
-    if hasattr(model, "merge_and_unload") and merge_lora:
+    if hasattr(model, "merge_and_unload") and getattr(job.options, "merge_lora", True):
         model = model.merge_and_unload()
-    stored = getattr(model.config, "dtype", None)
-    if stored is not None and str(stored) not in ("torch.float32", "float32"):
-        model = model.to(stored)
-    output.mkdir(parents=True, exist_ok=True)
-    model.save_pretrained(output, safe_serialization=True)
-    tokenizer.save_pretrained(output)
+    dtype = stored_dtype(job.model)
+    if dtype is not None:
+        model = model.to(dtype)
+    job.output.mkdir(parents=True, exist_ok=True)
+    model.save_pretrained(job.output, safe_serialization=True)
+    tokenizer.save_pretrained(job.output)
+
+
+def stored_dtype(model: str) -> Any:
+    """The dtype a local base model folder was saved in, or None (keep fp32)."""
+    import torch
+
+    config = Path(model) / "config.json"
+    if not config.is_file():
+        return None
+    values = json.loads(config.read_text())
+    name = values.get("dtype") or values.get("torch_dtype")
+    return {"bfloat16": torch.bfloat16, "float16": torch.float16}.get(str(name))
 
 
 def final_metrics(

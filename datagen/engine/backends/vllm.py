@@ -88,7 +88,14 @@ class VLLMBackend(Backend):
             done(index, _answer(output, seconds))
 
     def close(self) -> None:
-        self._llm = None
+        """Stop vLLM's engine processes now rather than at interpreter exit."""
+        llm, self._llm = self._llm, None
+        core = getattr(getattr(llm, "llm_engine", None), "engine_core", None)
+        if core is not None and hasattr(core, "shutdown"):
+            try:
+                core.shutdown()
+            except Exception:  # already stopping; nothing useful to report
+                pass
 
 
 def _default_memory_fraction() -> float:

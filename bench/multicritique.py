@@ -1,0 +1,80 @@
+"""The default ``critique-sft`` build on the embedded model, with a raw llama.cpp baseline.
+
+    python bench/multicritique.py             # the full default seed set (30 rows)
+    python bench/multicritique.py --limit 5   # a quick look
+
+Measures, in one run and a fresh DATAGEN_HOME: the build's wall time, model calls,
+generated tokens per second, and a second (cache-hit) build's time. The baseline is plain
+llama-cpp-python decoding on one instance, measured first in the same process, so the
+printed ratio says how close the build's generation runs to raw speed on this machine.
+Target: the default build under 10 minutes on 2 cores.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import tempfile
+import time
+from pathlib import Path
+
+BASELINE_PROMPTS = [
+    "Name three uses of a paperclip.",
+    "Explain what a prime number is.",
+    "Give one tip for writing clear emails.",
+    "Describe the water cycle briefly.",
+]
+
+
+def raw_baseline(max_tokens: int = 64) -> float:
+    """Tokens per second of a plain one-instance llama.cpp loop (the raw speed here)."""
+    from llama_cpp import Llama
+
+    from datagen.engine.backends.llamacpp import embedded_model_path
+
+    llama = Llama(str(embedded_model_path()), n_ctx=2048, n_threads=1, verbose=False)
+    started, tokens = time.perf_counter(), 0
+    for prompt in BASELINE_PROMPTS:
+        answer = llama.create_chat_completion(
+            [{"role": "user", "content": prompt}], max_tokens=max_tokens, temperature=0.0
+        )
+        tokens += answer["usage"]["completion_tokens"]
+    return tokens / (time.perf_counter() - started)
+
+
+def build(limit: int | None, home: Path) -> tuple[float, dict]:
+    from datagen.build import run_build
+
+    started = time.perf_counter()
+    result = run_build("critique-sft", limit=limit, home=home, quiet=True)
+    seconds = time.perf_counter() - started
+    return seconds, {"rows": result.rows, "failures": result.failures, **result.usage}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--limit", type=int, default=None, help="rows of the seed set")
+    args = parser.parse_args()
+    raw = raw_baseline()
+    with tempfile.TemporaryDirectory() as folder:
+        home = Path(folder)
+        os.environ["DATAGEN_HOME"] = str(home)
+        cold, usage = build(args.limit, home)
+        warm, warm_usage = build(args.limit, home)
+    tokens_per_s = usage["completion_tokens"] / cold
+    print(f"raw llama.cpp baseline (1 instance): {raw:.0f} tok/s")
+    print(
+        f"critique-sft build: {cold:.1f} s, {usage['rows']} rows, {usage['failures']} failures,"
+        f" {usage['calls']} model calls, {usage['retries']} retries,"
+        f" {usage['prompt_tokens']} prompt + {usage['completion_tokens']} completion tokens"
+    )
+    print(f"generation: {tokens_per_s:.0f} tok/s = {tokens_per_s / raw:.2f}x the raw baseline")
+    print(
+        f"cache-hit rerun: {warm:.1f} s ({warm_usage['cache_hits']} cache hits,"
+        f" {warm_usage['calls']} calls) = {warm / cold:.3f}x the first build"
+    )
+    print(f"target: under 600 s for the default build -> {'met' if cold < 600 else 'MISSED'}")
+
+
+if __name__ == "__main__":
+    main()
