@@ -152,7 +152,12 @@ def run_worker(name: str, size: Size, folder: Path, peak_tflops: float | None) -
     trainer = SFTTrainer(model=model, args=config, train_dataset=rows, processing_class=tokenizer)
     counter = TokenCounter.attach(trainer)
     timer = StepTimer(size.warmup, counter, cuda)
-    trainer.add_callback(type("Timer", (TrainerCallback,), {"on_step_end": timer.on_step_end})())
+
+    class Timer(TrainerCallback):
+        def on_step_end(self, args, state, control, **kwargs):
+            timer.record(state.global_step)
+
+    trainer.add_callback(Timer())
     if cuda:
         torch.cuda.reset_peak_memory_stats()
     trainer.train()
@@ -176,13 +181,13 @@ class StepTimer:
         self.start_time = self.start_tokens = None
         self.end_time = self.end_tokens = None
 
-    def on_step_end(self, _cb, args, state, control, **kwargs):
+    def record(self, step: int) -> None:
         if self.cuda:
             import torch
 
             torch.cuda.synchronize()
         now = time.perf_counter()
-        if state.global_step == self.warmup:
+        if step == self.warmup:
             self.start_time, self.start_tokens = now, self.counter.tokens
         self.end_time, self.end_tokens = now, self.counter.tokens
 

@@ -179,3 +179,17 @@ def test_importing_datagen_and_the_plugin_never_imports_torch():
         "assert not heavy, heavy\n"
     )
     subprocess.run([sys.executable, "-c", code], check=True)
+
+
+def test_models_list_shows_where_each_model_came_from(tmp_path: Path):
+    from datagen_plugins.trainer.commands import models
+
+    from datagen.catalog import Catalog
+
+    source = DatasetSource("critique-sft@2", "critique-sft", 2)
+    result = TrainResult("dpo", tmp_path / "m1", "base", source, {}, {"final_loss": 0.5})
+    with Catalog.open(None) as cat:
+        cat.append_record("models", result.record("trainer"))
+    listed = CliRunner().invoke(models, ["list"])
+    assert listed.exit_code == 0, listed.output
+    assert "critique-sft@2" in listed.output and str(tmp_path / "m1") in listed.output

@@ -21,6 +21,7 @@ pytestmark = pytest.mark.train
 
 QUESTIONS = ["What is 2 plus 2?", "Name a colour.", "What is the capital of France?", "Say hi."]
 ANSWERS = ["2 plus 2 is 4.", "Blue is a colour.", "Paris is the capital of France.", "Hi!"]
+SYSTEM = {"role": "system", "content": "Be brief."}  # shorter than the template's default
 RECIPE = '[toy-data]\ngenerator = "handmade"\ninput = "data/toy.jsonl"\n'
 
 
@@ -44,7 +45,7 @@ def write_version(name: str, rows: list[dict]) -> str:
 
 def sft_rows() -> list[dict]:
     return [
-        {"id": str(i), "messages": [{"role": "user", "content": q},
+        {"id": str(i), "messages": [SYSTEM, {"role": "user", "content": q},
                                     {"role": "assistant", "content": a}]}
         for i, (q, a) in enumerate(zip(QUESTIONS, ANSWERS, strict=True))
     ]
@@ -52,7 +53,7 @@ def sft_rows() -> list[dict]:
 
 def preference_rows() -> list[dict]:
     return [
-        {"id": str(i), "prompt": [{"role": "user", "content": q}],
+        {"id": str(i), "prompt": [SYSTEM, {"role": "user", "content": q}],
          "chosen": [{"role": "assistant", "content": a}],
          "rejected": [{"role": "assistant", "content": "I do not know."}]}
         for i, (q, a) in enumerate(zip(QUESTIONS, ANSWERS, strict=True))
@@ -67,7 +68,7 @@ def generate(folder: Path, question: str) -> str:
 
     tokenizer = AutoTokenizer.from_pretrained(folder)
     model = AutoModelForCausalLM.from_pretrained(folder)
-    ids = tokenizer.apply_chat_template([{"role": "user", "content": question}],
+    ids = tokenizer.apply_chat_template([SYSTEM, {"role": "user", "content": question}],
                                         add_generation_prompt=True, return_tensors="pt",
                                         return_dict=True)
     out = model.generate(**ids, max_new_tokens=6, do_sample=False)
@@ -104,7 +105,7 @@ def test_sft_lowers_the_loss_and_saves_a_model_that_generates(smollm2: Path, tmp
 def test_dpo_prefers_chosen_after_a_few_steps(smollm2: Path, tmp_path: Path):
     ref = write_version("toy-pref", preference_rows())
     result = train("dpo", dataset=ref, model=smollm2, output=tmp_path / "dpo",
-                   options={**FAST, "learning_rate": 5e-5})
+                   options={**FAST, "max_steps": 2, "learning_rate": 5e-5})
     assert result.metrics["first_loss"] == pytest.approx(0.6931, abs=1e-3)
     assert result.metrics["final_loss"] < result.metrics["first_loss"]
     assert result.metrics["rewards/margins"] > 0
@@ -137,7 +138,7 @@ def test_mixed_c3po_loss_with_lora_saves_a_merged_model(smollm2: Path, tmp_path:
             row["rejected"] = None
     ref = write_version("toy-c3po", rows)
     result = train("mixed", dataset=ref, model=smollm2, output=tmp_path / "mixed",
-                   options={**FAST, "lora": True, "learning_rate": 1e-3})
+                   options={**FAST, "max_steps": 2, "lora": True, "learning_rate": 1e-3})
     assert result.metrics["final_loss"] < result.metrics["first_loss"]
     assert {"loss/0_dpo_in_scope", "loss/1_nll_out_of_scope"} <= set(result.metrics)
     assert not (result.output / "adapter_config.json").exists()

@@ -84,6 +84,8 @@ def list_command() -> None:
     from datagen.catalog import Catalog
 
     with Catalog.open(None) as cat:
-        for row in cat.records("models"):
-            click.echo(f"{row.get('created_at', '')}  {row.get('method', ''):5}  "
-                       f"{row.get('dataset', ''):24}  {row.get('path', '')}")
+        rows = cat.records("models")
+    for row in sorted(rows, key=lambda r: str(r.get("created_at", ""))):
+        source = f"{row.get('dataset')}@{row.get('version')}" if row.get("dataset") else "-"
+        click.echo(f"{row.get('created_at', '')!s:19.19}  {row.get('method', ''):6} "
+                   f"{source:28} {row.get('path', '')}")

@@ -156,6 +156,21 @@ def sequence_logps(model: Any, ids: Any, attention: Any, loss_mask: Any) -> tupl
     return (token_logps * mask).sum(-1), mask.sum(-1)
 
 
+def stack_padded(first: list[Any], second: list[Any]) -> list[Any]:
+    """Concatenate two (ids, attention, loss-mask) batches along rows, right-padding to one width.
+
+    Padding ids with 0 is safe: padded positions have attention and loss masks of 0.
+    """
+    import torch
+    import torch.nn.functional as F
+
+    width = max(first[0].shape[1], second[0].shape[1])
+    return [
+        torch.cat([F.pad(a, (0, width - a.shape[1])), F.pad(b, (0, width - b.shape[1]))])
+        for a, b in zip(first, second, strict=True)
+    ]
+
+
 def combine(terms: list[LossTerm], kinds: list[str], policy: dict, reference: dict | None):
     """The weighted loss and each term's value; ``policy``/``reference`` hold per-row logps."""
     import torch
@@ -210,17 +225,19 @@ def _trainer_class() -> type:
             return (loss, {}) if return_outputs else loss
 
         def _logps(self, model, inputs):
-            chosen, tokens = sequence_logps(
-                model, inputs["input_ids"], inputs["attention_mask"], inputs["loss_mask"]
-            )
-            result = {"chosen": chosen, "chosen_tokens": tokens,
-                      "has_rejected": inputs["has_rejected"].to(chosen.device)}
-            if self.needs_reference:
-                result["rejected"], _ = sequence_logps(
-                    model, inputs["rejected_input_ids"], inputs["rejected_attention_mask"],
-                    inputs["rejected_loss_mask"],
-                )
-            return result
+            """One forward over chosen and rejected sequences stacked into one batch."""
+            keys = ("input_ids", "attention_mask", "loss_mask")
+            chosen = [inputs[k] for k in keys]
+            has_rejected = inputs["has_rejected"].to(chosen[0].device)
+            if not self.needs_reference:
+                logps, tokens = sequence_logps(model, *chosen)
+                return {"chosen": logps, "chosen_tokens": tokens, "has_rejected": has_rejected}
+            rejected = [inputs[f"rejected_{k}"] for k in keys]
+            stacked = stack_padded(chosen, rejected)
+            logps, tokens = sequence_logps(model, *stacked)
+            rows = chosen[0].shape[0]
+            return {"chosen": logps[:rows], "chosen_tokens": tokens[:rows],
+                    "rejected": logps[rows:], "has_rejected": has_rejected}
 
         def _reference_logps(self, model, inputs):
             if self.reference is not None:
