@@ -67,7 +67,8 @@ def _number(spec: ModelSpec, key: str, default, kind):
         number = kind(value)
     except ValueError:
         raise UsageError(
-            f"model spec {spec.text!r}: parameter {key}={value!r} must be a {kind.__name__}"
+            f"model spec {spec.text!r}: parameter {key}={value!r} must be"
+            f" {'an integer' if kind is int else 'a number'}"
         ) from None
     if number < 0:
         raise UsageError(f"model spec {spec.text!r}: parameter {key}={value!r} must be >= 0")

@@ -147,7 +147,7 @@ def test_bad_specs_name_the_problem(engine_home):
         open_engine(engine_home, specs=["nosuch:x"])
     with pytest.raises(UsageError, match="unknown parameter 'bogus'"):
         open_engine(engine_home, specs=["scripted?bogus=1"])
-    with pytest.raises(UsageError, match="must be a int"):
+    with pytest.raises(UsageError, match="must be an integer"):
         open_engine(engine_home, specs=["scripted?attempts=many"])
     with pytest.raises(UsageError, match="openai:MODEL@http"):
         Engine(["openai:model"], home=engine_home)

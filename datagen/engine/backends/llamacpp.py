@@ -40,7 +40,7 @@ class GGUFBackend(Backend):
         self.path = self.model_path()
         if not self.path.is_file():
             raise NotFound("GGUF file", str(self.path))
-        self.instances = spec.int_param("instances", os.cpu_count() or 1) or 1
+        self.instances = spec.int_param("instances", usable_cores()) or 1
         self.threads = spec.int_param("threads", 1) or 1
         self.n_ctx = spec.int_param("n_ctx", 4096)
         self._pool: queue.LifoQueue[Any] = queue.LifoQueue()
@@ -175,6 +175,14 @@ class EmbeddedBackend(GGUFBackend):
     @property
     def model_name(self) -> str:
         return "SmolLM2-135M-Instruct"
+
+
+def usable_cores() -> int:
+    """Cores this process may run on (a container's share, not the host's count)."""
+    try:
+        return max(len(os.sched_getaffinity(0)), 1)
+    except AttributeError:  # not on Linux
+        return os.cpu_count() or 1
 
 
 def embedded_model_path() -> Path:

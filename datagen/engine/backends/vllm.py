@@ -7,6 +7,7 @@ parameter (``guided_decoding`` on older releases). The engine starts on first us
 
 from __future__ import annotations
 
+import contextlib
 import threading
 import time
 from collections.abc import Sequence
@@ -92,10 +93,8 @@ class VLLMBackend(Backend):
         llm, self._llm = self._llm, None
         core = getattr(getattr(llm, "llm_engine", None), "engine_core", None)
         if core is not None and hasattr(core, "shutdown"):
-            try:
+            with contextlib.suppress(Exception):  # already stopping: nothing to report
                 core.shutdown()
-            except Exception:  # already stopping; nothing useful to report
-                pass
 
 
 def _default_memory_fraction() -> float:
