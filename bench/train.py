@@ -24,6 +24,8 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
+from datagen_plugins.trainer.commands import parse_overrides
+
 SMOLLM2_135M = dict(
     hidden_size=576, intermediate_size=1536, num_hidden_layers=30, num_attention_heads=9,
     num_key_value_heads=3, vocab_size=49152, max_position_embeddings=8192,
@@ -53,6 +55,8 @@ def main() -> None:
     parser.add_argument("--small", action="store_true", help="reduced size for a CPU")
     parser.add_argument("--steps", type=int, help="timed steps per configuration")
     parser.add_argument("--peak-tflops", type=float, help="device peak for MFU")
+    parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
+                        help="override one of datagen's options (e.g. packing=false)")
     parser.add_argument("--worker", choices=["trl-default", "datagen"], help=argparse.SUPPRESS)
     parser.add_argument("--folder", help=argparse.SUPPRESS)
     args = parser.parse_args()
@@ -60,7 +64,9 @@ def main() -> None:
     if args.steps:
         size.steps = args.steps
     if args.worker:
-        print(json.dumps(run_worker(args.worker, size, Path(args.folder), args.peak_tflops)))
+        overrides = parse_overrides(tuple(args.set))
+        result = run_worker(args.worker, size, Path(args.folder), args.peak_tflops, overrides)
+        print(json.dumps(result))
         return
     with tempfile.TemporaryDirectory() as tmp:
         folder = Path(tmp)
@@ -74,6 +80,8 @@ def spawn(name: str, args: argparse.Namespace, folder: Path) -> dict:
     command += ["--small"] if args.small else []
     command += ["--steps", str(args.steps)] if args.steps else []
     command += ["--peak-tflops", str(args.peak_tflops)] if args.peak_tflops else []
+    for pair in args.set:
+        command += ["--set", pair]
     done = subprocess.run(command, capture_output=True, text=True,
                           env={**os.environ, "PYTHONUNBUFFERED": "1"})
     if done.returncode:
@@ -117,7 +125,9 @@ def make_tokenizer(vocab_size: int):
 # ----------------------------------------------------------------------------- worker
 
 
-def run_worker(name: str, size: Size, folder: Path, peak_tflops: float | None) -> dict:
+def run_worker(
+    name: str, size: Size, folder: Path, peak_tflops: float | None, overrides: dict
+) -> dict:
     import torch
     from datagen_plugins.trainer import hf, speed
     from datagen_plugins.trainer.progress import TokenCounter
@@ -133,11 +143,10 @@ def run_worker(name: str, size: Size, folder: Path, peak_tflops: float | None) -
     out = folder / f"out-{name}"
     steps = size.warmup + size.steps
     if name == "datagen":
-        settings = speed.choose(TrainerOptions(max_length=size.max_length, max_steps=steps,
-                                               logging_steps=steps), "sft")
-        model = hf.load_causal_lm(str(folder / "model"), settings)
         options = TrainerOptions(max_length=size.max_length, max_steps=steps,
-                                 logging_steps=steps)
+                                 logging_steps=steps, **overrides)
+        settings = speed.choose(options, "sft")
+        model = hf.load_causal_lm(str(folder / "model"), settings)
         config = hf.sft_config(options, settings, out)
         described = settings.summary()
     else:  # what a user gets from TRL's own defaults, plus batch 32 and mixed precision

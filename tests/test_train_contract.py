@@ -173,6 +173,10 @@ def test_cli_reports_a_missing_model_folder_in_one_line(tmp_path: Path):
 def test_importing_datagen_and_the_plugin_never_imports_torch():
     code = (
         "import sys, datagen, datagen.training, datagen_plugins.trainer\n"
+        "from click.testing import CliRunner\n"
+        "from datagen.cli import cli\n"
+        "for args in (['--help'], ['train', '--help'], ['train', 'dpo', '--help']):\n"
+        "    assert CliRunner().invoke(cli, args).exit_code == 0, args\n"
         "from datagen.plugins import trainers; trainers()\n"
         "from datagen_plugins.trainer import commands, methods\n"
         "heavy = [m for m in ('torch', 'transformers', 'trl') if m in sys.modules]\n"
@@ -193,3 +197,13 @@ def test_models_list_shows_where_each_model_came_from(tmp_path: Path):
     listed = CliRunner().invoke(models, ["list"])
     assert listed.exit_code == 0, listed.output
     assert "critique-sft@2" in listed.output and str(tmp_path / "m1") in listed.output
+
+
+def test_missing_train_extra_names_the_extra(monkeypatch):
+    from datagen_plugins.trainer import hf, speed
+
+    from datagen.errors import MissingExtra
+
+    monkeypatch.setattr(speed, "has_module", lambda name: name != "trl")
+    with pytest.raises(MissingExtra, match=r"no module 'trl'.*datagen\[train\]"):
+        hf.require_stack()

@@ -40,7 +40,7 @@ class TrainGroup(click.Group):
 
 
 def _train_command(method: str, description: str) -> click.Command:
-    @click.command(name=method, help=f"Train with {method}: {description}.")
+    @click.command(name=method, short_help=description, help=f"Train with {method}: {description}.")
     @click.option("--dataset", "-d", required=True, help="Dataset version: NAME or NAME@V.")
     @click.option("--model", "-m", required=True, help="Base model folder (or a Hub id).")
     @click.option("--output", required=True, type=click.Path(), help="Folder to save into.")

@@ -9,7 +9,6 @@ from pathlib import Path
 from typing import Any
 
 from datagen_plugins.trainer import speed
-from datagen_plugins.trainer.progress import Progress, TokenCounter
 
 from datagen.errors import BackendError, InvalidInput, MissingExtra
 from datagen.training import TrainerOptions, TrainJob, TrainResult
@@ -203,6 +202,7 @@ def fit(job: TrainJob, method: str, trainer: Any, tokenizer: Any, settings: spee
             f"dataset {job.source.ref}: no row fits in max_length={job.options.max_length} "
             "tokens; raise it with -o max_length=N"
         )
+    from datagen_plugins.trainer.progress import Progress, TokenCounter
     from transformers.trainer_callback import PrinterCallback
 
     counter = TokenCounter.attach(trainer)
@@ -269,7 +269,7 @@ def stored_dtype(model: str) -> Any:
 
 
 def final_metrics(
-    reported: dict[str, Any], progress: Progress, counter: TokenCounter, seconds: float
+    reported: dict[str, Any], progress: Any, counter: Any, seconds: float
 ) -> dict[str, float]:
     metrics = {k: float(v) for k, v in progress.last_logs.items() if _is_number(v)}
     metrics.update({k: float(v) for k, v in reported.items() if _is_number(v)})

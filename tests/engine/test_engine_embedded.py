@@ -162,3 +162,14 @@ def test_sigkill_mid_build_then_rerun_finishes_the_rest(tmp_path):
     clean_out = tmp_path / "clean.json"
     assert build(tmp_path / "clean", clean_out).wait(timeout=300) == 0
     assert resumed["texts"] == json.loads(clean_out.read_text())["texts"]
+
+
+def test_parallel_model_loads_leave_stdout_and_stderr_alone(engine_home):
+    before = [os.fstat(fd)[:3] for fd in (1, 2)]
+    streams = (sys.stdout, sys.stderr)
+    for round_ in range(3):
+        with Engine(["embedded?instances=2"], home=engine_home, use_cache=False) as engine:
+            engine.models[0].complete(
+                [ChatRequest.chat(f"Hi {round_}-{i}", max_tokens=2) for i in range(2)])
+    assert [os.fstat(fd)[:3] for fd in (1, 2)] == before
+    assert (sys.stdout, sys.stderr) == streams

@@ -24,6 +24,11 @@ from datagen.errors import BackendError, MissingExtra, NotFound, UsageError
 
 EMBEDDED_FILE = "SmolLM2-135M-Instruct.Q4_1.gguf"
 
+# llama-cpp-python silences loading by pointing file descriptors 1 and 2 at /dev/null and
+# back; two loads at once can restore each other's /dev/null and lose the process's
+# output for good. Loads are short (0.1 s), so one at a time costs nothing.
+_LOAD_LOCK = threading.Lock()
+
 
 class GGUFBackend(Backend):
     kind = "gguf"
@@ -116,8 +121,10 @@ class GGUFBackend(Backend):
         except ImportError:
             raise MissingExtra("embedded", f"the {self.kind!r} backend") from None
         try:
-            return Llama(model_path=str(self.path), n_ctx=self.n_ctx, n_threads=self.threads,
-                         n_threads_batch=self.threads, verbose=False)
+            with _LOAD_LOCK:
+                return Llama(model_path=str(self.path), n_ctx=self.n_ctx,
+                             n_threads=self.threads, n_threads_batch=self.threads,
+                             verbose=False)
         except Exception as exc:
             raise BackendError(f"llama.cpp could not load {self.path}: {exc}") from exc
 
