@@ -14,6 +14,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import os
 import subprocess
 import sys
 import tempfile
@@ -41,7 +42,9 @@ def plain_llama_loop(k: int, max_tokens: int) -> tuple[float, int]:
     from datagen.engine.backends.llamacpp import embedded_model_path
 
     started = time.perf_counter()
-    llm = Llama(model_path=str(embedded_model_path()), n_ctx=4096, n_threads=1, verbose=False)
+    # The best single-instance setting: one thread for decoding and for prompts.
+    llm = Llama(model_path=str(embedded_model_path()), n_ctx=4096, n_threads=1,
+                n_threads_batch=1, verbose=False)
     tokens = 0
     for i, prompt in enumerate(prompts(k)):
         out = llm.create_chat_completion([{"role": "user", "content": prompt}],
@@ -107,17 +110,28 @@ def main() -> None:
     parser.add_argument("--server-k", type=int, default=16)
     parser.add_argument("--max-tokens", type=int, default=64)
     parser.add_argument("--vllm", metavar="MODEL_DIR", help="bench vLLM's server instead")
+    parser.add_argument("--no-server", action="store_true", help="skip (b)")
     args = parser.parse_args()
     scratch = Path(tempfile.mkdtemp(prefix="datagen-bench-"))
 
     base_s, base_tok = plain_llama_loop(args.k, args.max_tokens)
     cold_s, cold = datagen_run("embedded", scratch / "a", args.k, args.max_tokens)
     warm_s, warm = datagen_run("embedded", scratch / "a", args.k, args.max_tokens)
+    one_s, one = datagen_run("embedded?instances=1", scratch / "c", args.k, args.max_tokens)
     base_rate, ours = base_tok / base_s, cold.completion_tokens / cold_s
     print(f"(a) embedded, {args.k} requests x <= {args.max_tokens} tokens:"
           f" plain loop {base_rate:.0f} tok/s ({base_s:.1f}s), datagen {ours:.0f} tok/s"
-          f" ({cold_s:.1f}s): {ours / base_rate:.2f}x (target >= 1.3x)")
+          f" ({cold_s:.1f}s): {ours / base_rate:.2f}x (target >= 1.3x);"
+          f" datagen with one instance {one.completion_tokens / one_s:.0f} tok/s;"
+          f" load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores")
 
+    if not args.no_server:
+        server_bench(args, scratch)
+    print(f"(c) warm cache: rerun {warm_s:.3f}s vs cold {cold_s:.2f}s: {warm_s / cold_s:.1%}"
+          f" (target <= 5%); model calls on rerun: {warm.calls}")
+
+
+def server_bench(args: argparse.Namespace, scratch: Path) -> None:
     process, url, model = start_server(args.vllm)
     try:
         levels = [1, 4, 16, 64] if args.vllm else [1, 4]
@@ -137,9 +151,6 @@ def main() -> None:
     finally:
         process.terminate()
         process.wait(timeout=60)
-
-    print(f"(c) warm cache: rerun {warm_s:.3f}s vs cold {cold_s:.2f}s: {warm_s / cold_s:.1%}"
-          f" (target <= 5%); model calls on rerun: {warm.calls}")
 
 
 if __name__ == "__main__":
