@@ -113,20 +113,30 @@ def test_dpo_prefers_chosen_after_a_few_steps(smollm2: Path, tmp_path: Path):
     assert_traced(result.output, ref, "dpo")
 
 
-def test_reward_model_ranks_chosen_over_rejected(smollm2: Path, tmp_path: Path):
+def test_reward_model_from_the_command_line(smollm2: Path, tmp_path: Path):
+    import json
+
     import torch
     from transformers import AutoModelForSequenceClassification, AutoTokenizer
 
+    from datagen.cli import cli
+
     ref = write_version("toy-rm", preference_rows())
-    result = train("rm", dataset=ref, model=smollm2, output=tmp_path / "rm",
-                   options={**FAST, "max_steps": 2, "learning_rate": 5e-5})
-    assert result.metrics["final_loss"] < result.metrics["first_loss"]
-    model = AutoModelForSequenceClassification.from_pretrained(result.output)
-    tokenizer = AutoTokenizer.from_pretrained(result.output)
+    args = ["train", "rm", "--dataset", ref, "--model", str(smollm2), "--output",
+            str(tmp_path / "rm"), "-o", "max_steps=2", "-o", "batch_size=4", "-o",
+            "max_length=64", "-o", "learning_rate=5e-5"]
+    run = CliRunner().invoke(cli, args)
+    assert run.exit_code == 0, run.output
+    assert "step 2/2" in run.output and "done rm" in run.output
+    summary = json.loads(run.output.strip().splitlines()[-1])
+    assert summary["metrics"]["final_loss"] < summary["metrics"]["first_loss"]
+    model = AutoModelForSequenceClassification.from_pretrained(summary["output"])
+    tokenizer = AutoTokenizer.from_pretrained(summary["output"])
     texts = [f"{QUESTIONS[2]} {ANSWERS[2]}", f"{QUESTIONS[2]} I do not know."]
     with torch.no_grad():
         scores = model(**tokenizer(texts, return_tensors="pt", padding=True)).logits[:, 0]
     assert scores.shape == (2,)
+    assert_traced(Path(summary["output"]), ref, "rm")
 
 
 def test_mixed_c3po_loss_with_lora_saves_a_merged_model(smollm2: Path, tmp_path: Path):
@@ -197,3 +207,13 @@ def test_models_prepare_command_refuses_unknown_names_and_used_folders(smollm2: 
     assert isinstance(unknown.exception, NotFound) and "smollm2" in str(unknown.exception)
     used = CliRunner().invoke(models, ["prepare", "smollm2", "--output", str(smollm2)])
     assert isinstance(used.exception, UsageError)
+
+
+def test_a_value_trl_rejects_is_an_option_error():
+    from datagen_plugins.trainer import hf
+    from trl import SFTConfig
+
+    from datagen.errors import InvalidOptions
+
+    with pytest.raises(InvalidOptions, match="SFTConfig: bogus is not a valid"):
+        hf.checked(SFTConfig, output_dir="unused", use_cpu=True, lr_scheduler_type="bogus")

@@ -10,7 +10,7 @@ from typing import Any
 
 from datagen_plugins.trainer import speed
 
-from datagen.errors import BackendError, InvalidInput, MissingExtra
+from datagen.errors import BackendError, InvalidInput, InvalidOptions, MissingExtra
 from datagen.training import TrainerOptions, TrainJob, TrainResult
 
 
@@ -50,7 +50,8 @@ def run_dpo(job: TrainJob) -> TrainResult:
     settings = speed.choose(job.options, "dpo")
     tokenizer = load_tokenizer(job.model)
     model = load_causal_lm(job.model, settings)
-    config = DPOConfig(
+    config = checked(
+        DPOConfig,
         **common_args(job.options, settings, job.output),
         beta=job.options.beta,  # type: ignore[attr-defined]
         loss_type=job.options.loss_type,  # type: ignore[attr-defined]
@@ -75,7 +76,8 @@ def run_reward(job: TrainJob) -> TrainResult:
     tokenizer = load_tokenizer(job.model)
     model = load_reward_model(job.model, settings, tokenizer)
     center = getattr(job.options, "center_rewards", None)
-    config = RewardConfig(
+    config = checked(
+        RewardConfig,
         **common_args(job.options, settings, job.output),
         max_length=job.options.max_length,
         center_rewards_coefficient=center,
@@ -97,7 +99,8 @@ def sft_config(options: TrainerOptions, settings: speed.Settings, output: Path) 
     """TRL's SFT configuration with datagen's runtime settings (also used by the bench)."""
     from trl import SFTConfig
 
-    return SFTConfig(
+    return checked(
+        SFTConfig,
         **common_args(options, settings, output),
         max_length=options.max_length,
         packing=settings.packing,
@@ -106,6 +109,14 @@ def sft_config(options: TrainerOptions, settings: speed.Settings, output: Path) 
         completion_only_loss=getattr(options, "completion_only", True),
         use_liger_kernel=settings.liger,
     )
+
+
+def checked(config_class: Any, **values: Any) -> Any:
+    """Build a TRL config; a value TRL rejects (a loss type, a scheduler) is an option error."""
+    try:
+        return config_class(**values)
+    except (ValueError, TypeError) as exc:
+        raise InvalidOptions(f"{config_class.__name__}: {_first_line(exc)}") from None
 
 
 def common_args(opts: TrainerOptions, settings: speed.Settings, output: Path) -> dict[str, Any]:

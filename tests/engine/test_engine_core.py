@@ -170,3 +170,21 @@ def test_progress_prints_lines_and_summary_unless_quiet(engine_home):
         engine.models[0].complete(requests(3))
         assert progress.finish()["cache_hits"] == 3
     assert quiet.getvalue() == ""
+
+
+class FakeTerminal(io.StringIO):
+    def isatty(self) -> bool:
+        return True
+
+
+def test_progress_on_a_terminal_rewrites_one_line(engine_home):
+    terminal = FakeTerminal()
+    progress = Progress(terminal, interval=0)
+    with open_engine(engine_home, progress=progress) as engine:
+        progress.start(total_rows=2)
+        engine.models[0].complete(requests(2))
+        progress.rows_done(2)
+        progress.finish()
+    printed = terminal.getvalue()
+    assert printed.count("\n") == 1 and printed.endswith("\n")
+    assert printed.count("\r\x1b[2K") >= 3 and "cache hits 0" in printed

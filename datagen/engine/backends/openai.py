@@ -30,7 +30,8 @@ class OpenAIBackend(Backend):
     description = "an OpenAI-compatible server (vLLM, llama.cpp, SGLang, hosted APIs)"
     example_spec = "openai:Qwen/Qwen2.5-0.5B-Instruct@http://127.0.0.1:8000/v1?concurrency=64"
     params = {
-        "concurrency": "requests in flight at once (default 64)",
+        "concurrency": "requests in flight at once (default 64; 4 for llama-cpp-python's"
+        " server, which answers one at a time)",
         "timeout": "seconds to wait for one answer (default 300)",
         "retries": "retries per call on 429/5xx/timeouts/dropped connections (default 6)",
         "backoff": "first retry delay in seconds, doubled each time (default 0.5)",
@@ -41,7 +42,7 @@ class OpenAIBackend(Backend):
     def __init__(self, spec, *, home: Path):
         super().__init__(spec, home=home)
         self.model, self.base_url = _split_target(spec)
-        self.concurrency = spec.int_param("concurrency", 64) or 1
+        self.concurrency = spec.int_param("concurrency", 0)
         self.timeout = spec.float_param("timeout", 300.0)
         self.retries = spec.int_param("retries", 6)
         self.backoff = spec.float_param("backoff", 0.5)
@@ -88,8 +89,7 @@ class OpenAIBackend(Backend):
     def _structured_form(self) -> str:
         """llama-cpp-python's server only takes json_object+schema; everyone else json_schema."""
         if self.structured is None:
-            owners = {m.get("owned_by") for m in self._models()}
-            self.structured = "json_object" if "me" in owners else "json_schema"
+            self.structured = "json_object" if self._serves_one_at_a_time() else "json_schema"
         return self.structured
 
     def _headers(self) -> dict[str, str]:
@@ -119,7 +119,14 @@ class OpenAIBackend(Backend):
                 }
         return body
 
+    def _serves_one_at_a_time(self) -> bool:
+        """llama-cpp-python's server ("owned_by": "me") queues requests on one model."""
+        return "me" in {m.get("owned_by") for m in self._models()}
+
     def answer(self, calls: Sequence[Call], done: DoneCallback) -> None:
+        if not self.concurrency:
+            # A deep queue there only makes the last requests wait into their timeouts.
+            self.concurrency = 4 if self._serves_one_at_a_time() else 64
         bodies = [self.body(call) for call in calls]  # resolves model id and form up front
         loop = self._ensure_loop()
         future = asyncio.run_coroutine_threadsafe(self._answer_all(bodies, done), loop)
