@@ -129,13 +129,13 @@ def run_worker(
     name: str, size: Size, folder: Path, peak_tflops: float | None, overrides: dict
 ) -> dict:
     import torch
-    from datagen_plugins.trainer import hf, speed
-    from datagen_plugins.trainer.progress import TokenCounter
     from datasets import load_dataset
     from transformers import AutoModelForCausalLM, AutoTokenizer, TrainerCallback
     from trl import SFTConfig, SFTTrainer
 
     from datagen.training import TrainerOptions
+    from datagen_plugins.trainer import hf, speed
+    from datagen_plugins.trainer.progress import TokenCounter
 
     cuda = torch.cuda.is_available()
     rows = load_dataset("json", data_files=str(folder / "rows.jsonl"), split="train")

@@ -54,9 +54,9 @@ def open_input(ref: str | None, catalog: Catalog) -> Input:
 def require_columns(table: pa.Table, columns: tuple[str, ...], source: str) -> None:
     missing = [c for c in columns if c not in table.column_names]
     if missing:
+        present = ", ".join(table.column_names)
         raise InvalidInput(
-            f"missing column(s) {', '.join(missing)}; the input has: {', '.join(table.column_names)}",
-            path=source,
+            f"missing column(s) {', '.join(missing)}; the input has: {present}", path=source
         )
 
 
@@ -87,5 +87,10 @@ def _hub_input(spec: str) -> Input:
         dataset = datasets.load_dataset(repo, split=split or "train", revision=revision or None)
     except Exception as exc:  # datasets raises many types; the user needs the message
         raise InvalidInput(f"could not load Hub dataset: {exc}", path=f"hf:{spec}") from None
-    lineage = {"kind": "hf", "repo": repo, "revision": revision or "main", "split": split or "train"}
+    lineage = {
+        "kind": "hf",
+        "repo": repo,
+        "revision": revision or "main",
+        "split": split or "train",
+    }
     return Input(dataset.data.table, lineage)

@@ -96,7 +96,9 @@ def _collect(hook_name: str, registry: Registry, check: Callable[[Any], None]) -
             except PluginError:
                 raise
             except Exception as exc:
-                raise PluginError(f"plugin {_plugin!r} registered an invalid {registry.kind}: {exc}")
+                raise PluginError(
+                    f"plugin {_plugin!r} registered an invalid {registry.kind}: {exc}"
+                ) from exc
             registry.add(item, _plugin)
 
         impl.function(register=register)

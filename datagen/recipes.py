@@ -5,7 +5,7 @@ A recipe says which generator builds a dataset, with which options, inputs and m
     [critique-sft]
     generator = "multicritique"
     description = "Critiques of responses, aggregated from several agents"
-    input = "data/critique-seeds.jsonl"     # relative to the catalog file, a dataset, or hf:org/name
+    input = "data/critique-seeds.jsonl"   # a path next to this file, a dataset, or hf:org/name
     models = ["embedded", "embedded"]
     [critique-sft.options]
     output = "sft"

@@ -18,12 +18,16 @@ import pytest
 
 pytestmark = [pytest.mark.embedded, pytest.mark.slow]
 
-PROMPTS = [f"Name one thing that is {color}. Answer in five words." for color in
-           ("red", "blue", "green", "yellow", "white", "black")]
+PROMPTS = [
+    f"Name one thing that is {color}. Answer in five words."
+    for color in ("red", "blue", "green", "yellow", "white", "black")
+]
 REQUESTS = len(PROMPTS) * 2  # n = 2 samples per prompt
 
 
-def datagen(*args: str, wait: bool = True) -> subprocess.CompletedProcess[str] | subprocess.Popen[str]:
+def datagen(
+    *args: str, wait: bool = True
+) -> subprocess.CompletedProcess[str] | subprocess.Popen[str]:
     command = [sys.executable, "-m", "datagen", *args]
     if not wait:
         return subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
@@ -49,7 +53,9 @@ def sql(query: str) -> list[dict]:
 
 def test_killed_build_resumes_without_repeating_calls(tmp_path: Path, datagen_home: Path) -> None:
     prompts = tmp_path / "prompts.jsonl"
-    prompts.write_text("\n".join(json.dumps({"id": f"q{i}", "prompt": p}) for i, p in enumerate(PROMPTS)))
+    prompts.write_text(
+        "\n".join(json.dumps({"id": f"q{i}", "prompt": p}) for i, p in enumerate(PROMPTS))
+    )
     build_args = ("build", "responses", "--input", str(prompts), "-q", "-o", "max_tokens=48")
 
     process = datagen(*build_args, wait=False)
@@ -82,5 +88,6 @@ def test_killed_build_resumes_without_repeating_calls(tmp_path: Path, datagen_ho
     latest = sql("SELECT counts FROM builds WHERE status = 'ok' ORDER BY started_at DESC LIMIT 1")
     assert json.loads(latest[0]["counts"])["calls"] == 0
     assert sql('SELECT id, response FROM "responses@2" ORDER BY id') == rows
-    assert sql("SELECT count(*) AS n FROM (SELECT * FROM \"responses@1\" EXCEPT "
-               "SELECT * FROM \"responses@2\")") == [{"n": 0}]
+    assert sql(
+        'SELECT count(*) AS n FROM (SELECT * FROM "responses@1" EXCEPT SELECT * FROM "responses@2")'
+    ) == [{"n": 0}]

@@ -14,7 +14,16 @@ from click.testing import CliRunner
 from datagen.cli import cli
 
 ROOT = Path(__file__).parents[1]
-HEAVY_MODULES = ("torch", "transformers", "trl", "vllm", "llama_cpp", "duckdb", "datasets", "polars")
+HEAVY_MODULES = (
+    "torch",
+    "transformers",
+    "trl",
+    "vllm",
+    "llama_cpp",
+    "duckdb",
+    "datasets",
+    "polars",
+)
 
 
 def all_commands() -> list[tuple[str, ...]]:
@@ -36,8 +45,24 @@ def all_commands() -> list[tuple[str, ...]]:
 
 def test_expected_commands_exist() -> None:
     top = {path[0] for path in all_commands()}
-    expected = {"build", "recipes", "plugins", "backends", "cache", "import", "datasets", "show",
-                "log", "diff", "export", "sql", "publish", "pull", "train", "models"}
+    expected = {
+        "build",
+        "recipes",
+        "plugins",
+        "backends",
+        "cache",
+        "import",
+        "datasets",
+        "show",
+        "log",
+        "diff",
+        "export",
+        "sql",
+        "publish",
+        "pull",
+        "train",
+        "models",
+    }
     assert expected <= top, f"missing: {sorted(expected - top)}"
 
 
@@ -59,11 +84,14 @@ def test_readme_lists_every_top_level_command() -> None:
 
 def test_help_and_import_load_no_heavy_modules() -> None:
     code = (
-        "import sys; from click.testing import CliRunner; import datagen; from datagen.cli import cli;"
+        "import sys; from click.testing import CliRunner; import datagen;"
+        "from datagen.cli import cli;"
         "r = CliRunner().invoke(cli, ['--help']); assert r.exit_code == 0, r.output;"
         f"print(','.join(m for m in {HEAVY_MODULES!r} if m in sys.modules))"
     )
-    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    result = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True
+    )
     assert result.stdout.strip() == "", f"imported at start-up: {result.stdout.strip()}"
 
 
@@ -80,7 +108,8 @@ def test_errors_are_one_line_without_traceback() -> None:
 def test_debug_switch_shows_traceback() -> None:
     result = subprocess.run(
         [sys.executable, "-m", "datagen", "--debug", "build", "no-such-recipe"],
-        capture_output=True, text=True,
+        capture_output=True,
+        text=True,
     )
     assert result.returncode != 0
     assert "Traceback" in result.stderr

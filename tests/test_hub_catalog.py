@@ -8,9 +8,9 @@ from typing import TYPE_CHECKING
 
 import pytest
 from click.testing import CliRunner
-from datagen_plugins.hub.api import publish, pull
 
 from datagen.errors import HubError, InvalidName, NotFound
+from datagen_plugins.hub.api import publish, pull
 
 if TYPE_CHECKING:
     from hub_fixtures import HubEnv

@@ -12,11 +12,11 @@ import re
 from pathlib import Path
 
 import pytest
-from datagen_plugins.multicritique.criticeval import read_criticeval
 
 from datagen.build import run_build
 from datagen.catalog import Catalog
 from datagen.validation import RowValidator
+from datagen_plugins.multicritique.criticeval import read_criticeval
 
 pytestmark = [pytest.mark.embedded, pytest.mark.slow]
 

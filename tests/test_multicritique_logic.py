@@ -10,6 +10,17 @@ from pathlib import Path
 
 import polars as pl
 import pytest
+from multicritique_fixtures import (
+    ScriptedModel,
+    default_script,
+    persona_of,
+    unit,
+    unit_description,
+    user_text,
+)
+
+from datagen.errors import InvalidInput, InvalidOptions
+from datagen.generator import GeneratorContext
 from datagen_plugins.multicritique.criticeval import read_criticeval
 from datagen_plugins.multicritique.generator import MultiCritique, MultiCritiquePref
 from datagen_plugins.multicritique.logic import (
@@ -22,17 +33,6 @@ from datagen_plugins.multicritique.logic import (
 )
 from datagen_plugins.multicritique.records import CheckFailed, Unit, parse_units
 from datagen_plugins.multicritique.tagging import tag_response
-from multicritique_fixtures import (
-    ScriptedModel,
-    default_script,
-    persona_of,
-    unit,
-    unit_description,
-    user_text,
-)
-
-from datagen.errors import InvalidInput, InvalidOptions
-from datagen.generator import GeneratorContext
 
 CRITICEVAL = Path(__file__).parent / "data" / "criticeval"
 PENALTIES = {"L0": 0, "L1": 5, "L2": 2, "L3": 1, "L4": 4, "L5": 4, "L6": 1}

@@ -32,7 +32,7 @@ packages = ["datagen_shout"]
 datagen_shout = ["catalog/*"]
 """
 
-THIRD_PARTY_PLUGIN = '''
+THIRD_PARTY_PLUGIN = """
 from pathlib import Path
 
 import datagen
@@ -59,7 +59,8 @@ class Shout(Generator):
             if not text:
                 out.failures.append(Failure(step="shout", reason="empty text"))
                 continue
-            out.rows.append({"id": stable_id(text), "text": text, "shout": text.upper() + self.options.suffix})
+            shout = text.upper() + self.options.suffix
+            out.rows.append({"id": stable_id(text), "text": text, "shout": shout})
         return out
 
 
@@ -71,7 +72,7 @@ def datagen_register_generators(register):
 @datagen.hookimpl
 def datagen_register_catalogs(register):
     register(Path(__file__).parent / "catalog")
-'''
+"""
 
 SHOUT_RECIPE = """
 [shout]
@@ -102,8 +103,18 @@ def third_party_site(tmp_path_factory: pytest.TempPathFactory) -> Path:
     (package / "catalog" / "shout.schema.json").write_text(json.dumps(SHOUT_SCHEMA))
     site = root / "site"
     subprocess.run(
-        [sys.executable, "-m", "pip", "install", "-q", "--no-deps", "--no-build-isolation",
-         "--target", str(site), str(root / "src")],
+        [
+            sys.executable,
+            "-m",
+            "pip",
+            "install",
+            "-q",
+            "--no-deps",
+            "--no-build-isolation",
+            "--target",
+            str(site),
+            str(root / "src"),
+        ],
         check=True,
     )
     return site
@@ -112,7 +123,11 @@ def third_party_site(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def run_datagen(site: Path, *args: str) -> subprocess.CompletedProcess[str]:
     env = {**os.environ, "PYTHONPATH": str(site)}
     return subprocess.run(
-        [sys.executable, "-m", "datagen", *args], env=env, capture_output=True, text=True, timeout=300
+        [sys.executable, "-m", "datagen", *args],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
     )
 
 
@@ -129,26 +144,38 @@ def test_plugins_command_lists_third_party_generator(third_party_site: Path) -> 
 def test_build_runs_third_party_generator(third_party_site: Path, tmp_path: Path) -> None:
     source = tmp_path / "texts.jsonl"
     source.write_text("\n".join(json.dumps({"text": t}) for t in ["hello", "", "a" * 60, "bye"]))
-    result = run_datagen(third_party_site, "build", "shout", "--input", str(source), "-q",
-                         "-o", "suffix=?")
+    result = run_datagen(
+        third_party_site, "build", "shout", "--input", str(source), "-q", "-o", "suffix=?"
+    )
     assert result.returncode == 0, result.stderr
     assert "Wrote shout@1: 2 rows, 2 failures" in result.stdout
 
-    query = run_datagen(third_party_site, "sql", "SELECT shout FROM shout ORDER BY shout",
-                        "--format", "json")
+    query = run_datagen(
+        third_party_site, "sql", "SELECT shout FROM shout ORDER BY shout", "--format", "json"
+    )
     assert query.returncode == 0, query.stderr
     assert [r["shout"] for r in json.loads(query.stdout)] == ["BYE?", "HELLO?"]
 
-    failures = run_datagen(third_party_site, "sql",
-                           "SELECT step, reason FROM failures ORDER BY step", "--format", "json")
+    failures = run_datagen(
+        third_party_site,
+        "sql",
+        "SELECT step, reason FROM failures ORDER BY step",
+        "--format",
+        "json",
+    )
     reasons = json.loads(failures.stdout)
     assert reasons[0]["step"] == "shout" and reasons[0]["reason"] == "empty text"
     # the over-long row was caught by schema validation, not dropped
     assert reasons[1]["step"] == "validate"
     assert reasons[1]["reason"].startswith("row does not match its schema: shout:")
 
-    lineage = run_datagen(third_party_site, "sql",
-                          "SELECT generator, generator_version, plugin FROM builds", "--format", "json")
+    lineage = run_datagen(
+        third_party_site,
+        "sql",
+        "SELECT generator, generator_version, plugin FROM builds",
+        "--format",
+        "json",
+    )
     assert json.loads(lineage.stdout) == [
         {"generator": "shout", "generator_version": "1.2.3", "plugin": "shout"}
     ]
@@ -194,4 +221,3 @@ def test_hookspec_module_documents_every_hook() -> None:
     for name in hooks:
         assert getattr(hookspecs, name).__doc__, f"{name} has no docstring"
         assert f"`{name}" in readme, f"{name} is missing from docs/plugins.md"
-

@@ -9,7 +9,6 @@ from pathlib import Path
 import pyarrow as pa
 import pytest
 from click.testing import CliRunner
-from datagen_plugins.trainer.commands import parse_overrides
 
 from datagen.errors import InvalidInput, InvalidOptions, NotFound, UsageError
 from datagen.plugins import trainers
@@ -25,6 +24,7 @@ from datagen.training import (
     model_card,
     train,
 )
+from datagen_plugins.trainer.commands import parse_overrides
 
 MESSAGES = [{"role": "user", "content": "hi"}, {"role": "assistant", "content": "hello"}]
 
@@ -186,9 +186,8 @@ def test_importing_datagen_and_the_plugin_never_imports_torch():
 
 
 def test_models_list_shows_where_each_model_came_from(tmp_path: Path):
-    from datagen_plugins.trainer.commands import models
-
     from datagen.catalog import Catalog
+    from datagen_plugins.trainer.commands import models
 
     source = DatasetSource("critique-sft@2", "critique-sft", 2)
     result = TrainResult("dpo", tmp_path / "m1", "base", source, {}, {"final_loss": 0.5})
@@ -200,9 +199,8 @@ def test_models_list_shows_where_each_model_came_from(tmp_path: Path):
 
 
 def test_missing_train_extra_names_the_extra(monkeypatch):
-    from datagen_plugins.trainer import hf, speed
-
     from datagen.errors import MissingExtra
+    from datagen_plugins.trainer import hf, speed
 
     monkeypatch.setattr(speed, "has_module", lambda name: name != "trl")
     with pytest.raises(MissingExtra, match=r"no module 'trl'.*datagen\[train\]"):

@@ -158,9 +158,9 @@ def test_mixed_c3po_loss_with_lora_saves_a_merged_model(smollm2: Path, tmp_path:
 
 def test_combined_loss_weights_each_term_over_its_own_rows():
     import torch
-    from datagen_plugins.trainer.mixed import combine
 
     from datagen.training import LossTerm
+    from datagen_plugins.trainer.mixed import combine
 
     policy = {"chosen": torch.tensor([-2.0, -4.0, -6.0]),
               "chosen_tokens": torch.tensor([2.0, 2.0, 3.0]),
@@ -210,10 +210,10 @@ def test_models_prepare_command_refuses_unknown_names_and_used_folders(smollm2: 
 
 
 def test_a_value_trl_rejects_is_an_option_error():
-    from datagen_plugins.trainer import hf
     from trl import SFTConfig
 
     from datagen.errors import InvalidOptions
+    from datagen_plugins.trainer import hf
 
     with pytest.raises(InvalidOptions, match="SFTConfig: bogus is not a valid"):
         hf.checked(SFTConfig, output_dir="unused", use_cpu=True, lr_scheduler_type="bogus")

@@ -28,17 +28,42 @@ def parse_assignments(values: tuple[str, ...]) -> dict[str, Any]:
 
 @click.command()
 @click.argument("recipe")
-@click.option("-o", "--option", "assignments", multiple=True, metavar="KEY=VALUE",
-              help="Override a generator option (repeatable).")
-@click.option("--input", "input_ref", metavar="SOURCE",
-              help="Input: a file (JSONL/JSON/CSV/Parquet), a dataset NAME[@V], or hf:ORG/NAME[:SPLIT].")
-@click.option("-m", "--model", "models", multiple=True, metavar="SPEC",
-              help="Model spec (repeatable, one per agent); see `datagen backends`.")
+@click.option(
+    "-o",
+    "--option",
+    "assignments",
+    multiple=True,
+    metavar="KEY=VALUE",
+    help="Override a generator option (repeatable).",
+)
+@click.option(
+    "--input",
+    "input_ref",
+    metavar="SOURCE",
+    help="Input: a file (JSONL/JSON/CSV/Parquet), a dataset NAME[@V], or hf:ORG/NAME[:SPLIT].",
+)
+@click.option(
+    "-m",
+    "--model",
+    "models",
+    multiple=True,
+    metavar="SPEC",
+    help="Model spec (repeatable, one per agent); see `datagen backends`.",
+)
 @click.option("--limit", type=int, help="Use only the first N input rows.")
-@click.option("--no-cache", is_flag=True, help="Make every model call again (results still cached).")
+@click.option(
+    "--no-cache", is_flag=True, help="Make every model call again (results still cached)."
+)
 @click.option("-q", "--quiet", is_flag=True, help="No progress display.")
-def build(recipe: str, assignments: tuple[str, ...], input_ref: str | None,
-          models: tuple[str, ...], limit: int | None, no_cache: bool, quiet: bool) -> None:
+def build(
+    recipe: str,
+    assignments: tuple[str, ...],
+    input_ref: str | None,
+    models: tuple[str, ...],
+    limit: int | None,
+    no_cache: bool,
+    quiet: bool,
+) -> None:
     """Build RECIPE into a new version of its dataset."""
     from datagen.build import run_build
     from datagen.home import datagen_home
@@ -61,7 +86,7 @@ def build(recipe: str, assignments: tuple[str, ...], input_ref: str | None,
     click.echo(f"Look at it:  datagen sql 'SELECT * FROM \"{ref}\" LIMIT 5'")
     if result.failures:
         click.echo(
-            f"Failures:    datagen sql \"SELECT step, reason FROM failures"
+            f'Failures:    datagen sql "SELECT step, reason FROM failures'
             f" WHERE build_id = '{result.build_id}'\""
         )
 

@@ -20,9 +20,8 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from datagen_plugins.hub.card import DATA_FILE, SPLIT, CardFacts, render_card
-
 from datagen.errors import HubAuthError, HubError, InvalidName
+from datagen_plugins.hub.card import DATA_FILE, SPLIT, CardFacts, render_card
 
 if TYPE_CHECKING:
     import pyarrow as pa
@@ -326,10 +325,9 @@ def publish(
     Records the publication in the catalog's ``publications`` table; publishing a version
     that is already tagged there changes nothing and returns ``changed=False``.
     """
+    from datagen.catalog import Catalog
     from datagen_plugins.hub.card import hub_license
     from datagen_plugins.hub.lineage import card_facts
-
-    from datagen.catalog import Catalog
 
     parse_repo_id(repo_id)
     if license:

@@ -4,9 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from datagen_plugins.hub.card import CardFacts
-
 from datagen.errors import NotFound
+from datagen_plugins.hub.card import CardFacts
 
 
 def card_facts(

@@ -8,10 +8,9 @@ import time
 from pathlib import Path
 from typing import Any
 
-from datagen_plugins.trainer import speed
-
 from datagen.errors import BackendError, InvalidInput, InvalidOptions, MissingExtra
 from datagen.training import TrainerOptions, TrainJob, TrainResult
+from datagen_plugins.trainer import speed
 
 
 def require_stack() -> None:
@@ -213,8 +212,9 @@ def fit(job: TrainJob, method: str, trainer: Any, tokenizer: Any, settings: spee
             f"dataset {job.source.ref}: no row fits in max_length={job.options.max_length} "
             "tokens; raise it with -o max_length=N"
         )
-    from datagen_plugins.trainer.progress import Progress, TokenCounter
     from transformers.trainer_callback import PrinterCallback
+
+    from datagen_plugins.trainer.progress import Progress, TokenCounter
 
     counter = TokenCounter.attach(trainer)
     progress = Progress(job.progress, counter)

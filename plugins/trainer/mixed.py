@@ -13,6 +13,8 @@ from collections import defaultdict
 from dataclasses import dataclass
 from typing import Any
 
+from datagen.errors import InvalidInput
+from datagen.training import ROW_KIND_COLUMN, LossTerm, TrainJob, TrainResult
 from datagen_plugins.trainer import speed
 from datagen_plugins.trainer.hf import (
     common_args,
@@ -22,9 +24,6 @@ from datagen_plugins.trainer.hf import (
     lora_config,
     require_stack,
 )
-
-from datagen.errors import InvalidInput
-from datagen.training import ROW_KIND_COLUMN, LossTerm, TrainJob, TrainResult
 
 
 @dataclass

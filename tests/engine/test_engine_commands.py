@@ -9,13 +9,13 @@ from importlib import resources
 import click
 import polars as pl
 from click.testing import CliRunner
-from datagen_plugins.responses import ResponsesGenerator
 from engine_helpers import ScriptedBackend
 
 from datagen.commands.engine import COMMANDS
 from datagen.engine import Engine
 from datagen.generator import GeneratorContext
 from datagen.llm import ChatRequest
+from datagen_plugins.responses import ResponsesGenerator
 
 
 def cli() -> click.Group:

@@ -13,12 +13,12 @@ from pathlib import Path
 
 import polars as pl
 import pytest
-from datagen_plugins.responses import ResponsesGenerator
 from engine_helpers import embedded_path
 
 from datagen.engine import Engine
 from datagen.generator import GeneratorContext
 from datagen.llm import ChatRequest
+from datagen_plugins.responses import ResponsesGenerator
 
 pytestmark = pytest.mark.embedded
 
