@@ -161,8 +161,8 @@ class PreferenceStep:
         rejected_scores = scores.get(item.input_id, {}).get(pair.rejected, [])
         kept = revisions_confirm(chosen_scores, rejected_scores)
         pair_id = stable_id("critique-pref", item.input_id, pair.chosen, pair.rejected)
-        chosen_mean = mean(chosen_scores) if chosen_scores else None
-        rejected_mean = mean(rejected_scores) if rejected_scores else None
+        chosen_mean = float(mean(chosen_scores)) if chosen_scores else None
+        rejected_mean = float(mean(rejected_scores)) if rejected_scores else None
         self.pipeline.step_rows(
             "preference_pairs",
             [
