@@ -79,7 +79,8 @@ def run_build(
         with Engine(specs, home=home, use_cache=use_cache, progress=progress) as engine:
             info = _build_info(recipe, generator, specs, engine.describe(), source, command)
             ctx = GeneratorContext(models=engine.models, seed=generator.options.seed)
-            with catalog.writer(recipe.dataset_name, build=info) as writer:
+            row_types = validator.arrow_schema
+            with catalog.writer(recipe.dataset_name, build=info, schema=row_types) as writer:
                 progress.start(total)
                 tally = _run_batches(generator, source, limit, ctx, validator, writer, progress)
                 usage = asdict(engine.counters)
@@ -112,7 +113,7 @@ def _run_batches(
         rows, invalid = _validate_rows(output, validator)
         failures = output.failures + invalid
         if rows:
-            writer.write_rows(rows)
+            writer.write_rows(validator.to_arrow(rows))
         for step, records in output.steps.items():
             if records:
                 writer.write_step(step, records)

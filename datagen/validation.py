@@ -50,6 +50,7 @@ class RowValidator:
 
         Draft202012Validator.check_schema(schema)
         self._validator = Draft202012Validator(schema)
+        self.arrow_schema = arrow_schema(schema)
 
     @classmethod
     def for_schema(cls, name: str) -> RowValidator:
@@ -63,6 +64,10 @@ class RowValidator:
         where = "/".join(str(p) for p in error.absolute_path) or "(row)"
         return f"{where}: {error.message}"
 
+    def to_arrow(self, rows: list[dict[str, Any]]) -> Any:
+        """Valid rows as an Arrow table whose column types come from the schema."""
+        return records_to_arrow(rows, self.arrow_schema)
+
     def split(self, rows: Iterable[dict[str, Any]]) -> Iterator[tuple[dict[str, Any], str | None]]:
         for row in rows:
             yield row, self.problem(row)
@@ -75,3 +80,58 @@ def _plain(value: Any) -> Any:
     if isinstance(value, (list, tuple)):
         return [_plain(v) for v in value]
     return value
+
+
+def arrow_schema(schema: dict[str, Any]) -> Any:
+    """The Arrow schema a record schema implies, for the properties whose type it fixes.
+
+    Storing rows with types taken from their record schema (rather than guessed from the
+    first batch) keeps a column's type the same in every batch and every version, even when
+    the first rows hold only empty lists or nulls. Properties without a fixed type are left
+    out and inferred from the data.
+    """
+    import pyarrow as pa
+
+    fields = []
+    for name, prop in schema.get("properties", {}).items():
+        dtype = _arrow_type(prop)
+        if dtype is not None:
+            fields.append(pa.field(name, dtype))
+    return pa.schema(fields)
+
+
+def records_to_arrow(records: list[dict[str, Any]], schema: Any) -> Any:
+    """Records as an Arrow table: typed columns from ``schema``, other keys inferred."""
+    import pyarrow as pa
+
+    table = pa.Table.from_pylist(records, schema=schema)
+    extra = [key for key in dict.fromkeys(k for r in records for k in r) if key not in schema.names]
+    if extra:
+        inferred = pa.Table.from_pylist([{key: r.get(key) for key in extra} for r in records])
+        for field, column in zip(inferred.schema, inferred.columns, strict=True):
+            table = table.append_column(field, column)
+    return table
+
+
+_SCALARS = {"string": "string", "integer": "int64", "number": "float64", "boolean": "bool_"}
+
+
+def _arrow_type(prop: dict[str, Any]) -> Any:
+    import pyarrow as pa
+
+    kind = prop.get("type")
+    if isinstance(kind, list):  # ["string", "null"] -> string
+        kinds = [k for k in kind if k != "null"]
+        kind = kinds[0] if len(kinds) == 1 else None
+    if kind is None and "enum" in prop and all(isinstance(v, str) for v in prop["enum"]):
+        kind = "string"
+    if kind in _SCALARS:
+        return getattr(pa, _SCALARS[kind])()
+    if kind == "array" and isinstance(prop.get("items"), dict):
+        item = _arrow_type(prop["items"])
+        return pa.list_(item) if item is not None else None
+    if kind == "object" and prop.get("properties"):
+        fields = [(name, _arrow_type(sub)) for name, sub in prop["properties"].items()]
+        if all(dtype is not None for _, dtype in fields):
+            return pa.struct(fields)
+    return None
