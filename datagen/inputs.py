@@ -78,19 +78,17 @@ def _dataset_input(ref: str, catalog: Catalog) -> Input:
 
 
 def _hub_input(spec: str) -> Input:
-    """``ORG/NAME[@REVISION][:SPLIT]``, loaded with the ``datasets`` library."""
-    import datasets
+    """``ORG/NAME[@REVISION][:SPLIT]``, read at a fixed commit by the bundled Hub plugin."""
+    from datagen_plugins.hub.api import load_hub_table
 
     repo, _, split = spec.partition(":")
     repo, _, revision = repo.partition("@")
-    try:
-        dataset = datasets.load_dataset(repo, split=split or "train", revision=revision or None)
-    except Exception as exc:  # datasets raises many types; the user needs the message
-        raise InvalidInput(f"could not load Hub dataset: {exc}", path=f"hf:{spec}") from None
+    table, sha = load_hub_table(repo, revision or None, split=split or None, config=None)
     lineage = {
         "kind": "hf",
         "repo": repo,
         "revision": revision or "main",
+        "commit": sha,
         "split": split or "train",
     }
-    return Input(dataset.data.table, lineage)
+    return Input(table, lineage)

@@ -119,3 +119,12 @@ def test_bad_option_assignment() -> None:
     result = CliRunner().invoke(cli, ["build", "critique-sft", "-o", "novalue"])
     assert result.exit_code == 2
     assert "option 'novalue' is not key=value" in result.output
+
+
+def test_recipes_lists_bundled_recipes_with_their_generators() -> None:
+    result = CliRunner().invoke(cli, ["recipes"])
+    assert result.exit_code == 0, result.output
+    lines = {line.split()[0]: line for line in result.output.splitlines()}
+    assert "generator=multicritique " in lines["critique-sft"]
+    assert "generator=multicritique-pref" in lines["critique-pref"]
+    assert "generator=responses" in lines["responses"]
