@@ -192,8 +192,8 @@ def show(ref: str, n_rows: int) -> None:
     )
     for source in build.get("inputs") or []:
         click.echo(f"input:     {_describe_input(source)}")
-    for model in build.get("models") or []:
-        click.echo(f"model:     {_cell(model, 100)}")
+    for model, count in _count_models(build.get("models") or []):
+        click.echo(f"model:     {model}" + (f"  (x{count})" if count > 1 else ""))
     if build.get("options"):
         click.echo(f"options:   {_cell(build['options'], 200)}")
     click.echo(f"versions:  {', '.join(str(v.version) for v in versions)}")
@@ -204,6 +204,22 @@ def show(ref: str, n_rows: int) -> None:
     if n_rows:
         click.echo(f"\nfirst {preview.num_rows} rows:")
         click.echo(render_arrow(preview, "table"))
+
+
+def _count_models(models: list[Any]) -> list[tuple[str, int]]:
+    """One line per distinct model: spec, model name, license and a short identity."""
+    counts: dict[str, int] = {}
+    for model in models:
+        if isinstance(model, dict):
+            identity = str(model.get("identity", ""))[:19]
+            text = " ".join(
+                str(part) for part in (model.get("spec"), model.get("model"),
+                                       model.get("license"), identity) if part
+            )
+        else:
+            text = str(model)
+        counts[text] = counts.get(text, 0) + 1
+    return list(counts.items())
 
 
 def _describe_input(source: dict[str, Any]) -> str:
