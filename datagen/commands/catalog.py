@@ -138,8 +138,7 @@ def import_(path: str, name: str, fmt: str | None, schema: str | None) -> None:
     click.echo(f"Imported {info.rows} rows from {path} as {info.ref}")
 
 
-@click.command("datasets")
-@click.option(
+output_format = click.option(
     "--format",
     "fmt",
     type=click.Choice(OUTPUT_FORMATS),
@@ -147,6 +146,10 @@ def import_(path: str, name: str, fmt: str | None, schema: str | None) -> None:
     show_default=True,
     help="Output format.",
 )
+
+
+@click.command("datasets")
+@output_format
 def datasets(fmt: str) -> None:
     """List datasets with their latest version, row count and creation time (UTC)."""
     with _open() as cat:
@@ -235,14 +238,7 @@ def _describe_input(source: dict[str, Any]) -> str:
 @click.command("log")
 @click.argument("name")
 @click.option("--failed", is_flag=True, help="Also list builds of NAME that failed.")
-@click.option(
-    "--format",
-    "fmt",
-    type=click.Choice(OUTPUT_FORMATS),
-    default="table",
-    show_default=True,
-    help="Output format.",
-)
+@output_format
 def log(name: str, failed: bool, fmt: str) -> None:
     """List the versions of dataset NAME with their build metadata."""
     from datagen.catalog import check_name
@@ -351,14 +347,7 @@ def export(ref: str, fmt: str | None, output: str) -> None:
 
 @click.command("sql")
 @click.argument("query")
-@click.option(
-    "--format",
-    "fmt",
-    type=click.Choice(OUTPUT_FORMATS),
-    default="table",
-    show_default=True,
-    help="Output format.",
-)
+@output_format
 @click.option(
     "--write",
     "writable",
