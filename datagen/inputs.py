@@ -6,7 +6,6 @@ entry says exactly what was read (file digest, dataset version, Hub revision).
 
 from __future__ import annotations
 
-import hashlib
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -61,13 +60,11 @@ def require_columns(table: pa.Table, columns: tuple[str, ...], source: str) -> N
 
 
 def _file_input(path: Path) -> Input:
-    from datagen.readers import read_file
+    from datagen.readers import load
 
-    if not path.exists():
-        raise InvalidInput("no such file", path=str(path))
-    table = read_file(path)
-    digest = hashlib.sha256(path.read_bytes()).hexdigest()
-    return Input(table, {"kind": "file", "path": str(path.resolve()), "sha256": digest})
+    loaded = load(path)
+    lineage = {"kind": "file", "path": str(path.resolve()), "sha256": loaded.sha256}
+    return Input(loaded.table, lineage)
 
 
 def _dataset_input(ref: str, catalog: Catalog) -> Input:

@@ -44,6 +44,7 @@ class Loaded:
     format: str
     where: list[str]  # per row: "line 3", "item 2", "row 7"
     path: str
+    sha256: str = ""  # of the file's bytes as read, for lineage
 
 
 # -- public API -----------------------------------------------------------------------
@@ -53,11 +54,18 @@ def read_file(path: str | Path, format: str | None = None) -> pa.Table:
 
 
 def load(path: str | Path, format: str | None = None) -> Loaded:
+    """Read and parse a file once; the result carries the digest of the bytes read."""
     path = Path(path)
     label = str(path)
     if not path.is_file():
         raise InvalidInput("no such file", path=label)
     raw = path.read_bytes()
+    loaded = _parse(path, raw, format, label)
+    loaded.sha256 = hashlib.sha256(raw).hexdigest()
+    return loaded
+
+
+def _parse(path: Path, raw: bytes, format: str | None, label: str) -> Loaded:
     if raw[:2] == b"\x1f\x8b":
         raw = _gunzip(raw, label)
         path = path.with_suffix("")
@@ -100,7 +108,7 @@ def import_file(
     source = {
         "kind": "file",
         "path": str(resolved),
-        "sha256": hashlib.sha256(resolved.read_bytes()).hexdigest(),
+        "sha256": loaded.sha256,
         "format": loaded.format,
         "rows": loaded.table.num_rows,
     }

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import subprocess
@@ -172,13 +173,15 @@ def test_build_runs_third_party_generator(third_party_site: Path, tmp_path: Path
     lineage = run_datagen(
         third_party_site,
         "sql",
-        "SELECT generator, generator_version, plugin FROM builds",
+        "SELECT generator, generator_version, plugin, inputs FROM builds",
         "--format",
         "json",
     )
-    assert json.loads(lineage.stdout) == [
-        {"generator": "shout", "generator_version": "1.2.3", "plugin": "shout"}
-    ]
+    [build] = json.loads(lineage.stdout)
+    inputs = build.pop("inputs")
+    assert build == {"generator": "shout", "generator_version": "1.2.3", "plugin": "shout"}
+    digest = hashlib.sha256(source.read_bytes()).hexdigest()
+    assert json.loads(inputs) == [{"kind": "file", "path": str(source), "sha256": digest}]
 
 
 def test_unknown_generator_option_is_one_line_error(third_party_site: Path, tmp_path: Path) -> None:

@@ -7,7 +7,7 @@ own table in ``BatchOutput.steps`` and turns bad answers into failure rows.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from datagen.generator import BatchOutput, stable_id
@@ -81,61 +81,61 @@ class Pipeline:
 
     # -- crucial information ------------------------------------------------------------
 
-    def task_descriptions(self, items: list[Item]) -> None:
-        live = self.live(items)
+    def crucial_info_step(
+        self,
+        step: str,
+        items: list[Item],
+        prompt: Callable[[Item], str],
+        schema: dict,
+        assign: Callable[[Item, Any], None],
+        check: Callable[[Job, Any], Any] | None = None,
+    ) -> None:
+        """One call per item for a crucial-information step; a failed answer fails the item."""
         jobs = [
-            Job(
-                self.options.ci_model,
-                self.request(
-                    "task_description",
-                    prompts.task_description(i.query),
-                    schemas.task_description_schema(self.options.max_tokens.task_description),
-                    role="ci",
-                ),
-                i.input_id,
-            )
-            for i in live
+            Job(self.options.ci_model, self.request(step, prompt(i), schema, role="ci"), i.input_id)
+            for i in items
         ]
-        for item, answer in zip(
-            live, structured(self.models, jobs, self.out.failures), strict=True
-        ):
+        answers = structured(self.models, jobs, self.out.failures, check)
+        for item, answer in zip(items, answers, strict=True):
             if answer is None:
                 self.fail_item(item)
             else:
-                item.task = answer.data["task_description"].strip()
+                assign(item, answer.data)
+
+    def task_descriptions(self, items: list[Item]) -> None:
+        def assign(item: Item, data: Any) -> None:
+            item.task = data["task_description"].strip()
+
+        self.crucial_info_step(
+            "task_description",
+            self.live(items),
+            lambda i: prompts.task_description(i.query),
+            schemas.task_description_schema(self.options.max_tokens.task_description),
+            assign,
+        )
 
     def criteria(self, items: list[Item]) -> None:
         o = self.options
         live = self.live(items)
-        schema = schemas.criteria_schema(o.max_primary, o.max_fine_grained, o.max_tokens.criteria)
-        jobs = [
-            Job(
-                o.ci_model,
-                self.request(
-                    "criteria",
-                    prompts.criteria(
-                        i.query, i.task, i.user_criteria, (o.max_primary, o.max_fine_grained)
-                    ),
-                    schema,
-                    role="ci",
-                ),
-                i.input_id,
-            )
-            for i in live
-        ]
         by_id = {i.input_id: i for i in live}
 
         def check(job: Job, data: Any) -> Any:
             item = by_id[job.input_id]
             return parse_criteria(data, item.user_criteria, o.max_criteria, o.max_fine_grained)
 
-        for item, answer in zip(
-            live, structured(self.models, jobs, self.out.failures, check), strict=True
-        ):
-            if answer is None:
-                self.fail_item(item)
-            else:
-                item.criteria = answer.data
+        def assign(item: Item, data: Any) -> None:
+            item.criteria = data
+
+        self.crucial_info_step(
+            "criteria",
+            live,
+            lambda i: prompts.criteria(
+                i.query, i.task, i.user_criteria, (o.max_primary, o.max_fine_grained)
+            ),
+            schemas.criteria_schema(o.max_primary, o.max_fine_grained, o.max_tokens.criteria),
+            assign,
+            check,
+        )
 
     def skips_reference(self, item: Item) -> bool:
         return item.task_type in {t.lower() for t in self.options.reference_skip_task_types}
@@ -149,26 +149,17 @@ class Pipeline:
                 item.reference = item.given_reference
             else:
                 wanted.append(item)
-        jobs = [
-            Job(
-                self.options.ci_model,
-                self.request(
-                    "reference",
-                    prompts.reference(i.query, i.task, i.criteria),
-                    schemas.reference_schema(self.options.max_tokens.reference),
-                    role="ci",
-                ),
-                i.input_id,
-            )
-            for i in wanted
-        ]
-        for item, answer in zip(
-            wanted, structured(self.models, jobs, self.out.failures), strict=True
-        ):
-            if answer is None:
-                self.fail_item(item)
-            else:
-                item.reference = answer.data["reference"].strip()
+
+        def assign(item: Item, data: Any) -> None:
+            item.reference = data["reference"].strip()
+
+        self.crucial_info_step(
+            "reference",
+            wanted,
+            lambda i: prompts.reference(i.query, i.task, i.criteria),
+            schemas.reference_schema(self.options.max_tokens.reference),
+            assign,
+        )
 
     def record_crucial_info(self, items: list[Item]) -> None:
         self.step_rows(
