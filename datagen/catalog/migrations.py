@@ -61,6 +61,14 @@ MIGRATIONS: list[tuple[int, str, str]] = [
             dataset VARCHAR, version INTEGER, repo VARCHAR, revision VARCHAR, tag VARCHAR,
             "commit" VARCHAR, url VARCHAR, published_at TIMESTAMP)""",
     ),
+    (
+        7,
+        "reviews",
+        """CREATE TABLE reviews (
+            review_id VARCHAR, dataset VARCHAR, version INTEGER, row_id VARCHAR,
+            decision VARCHAR, label VARCHAR, note VARCHAR, edits VARCHAR,
+            reviewer VARCHAR, created_at TIMESTAMP)""",
+    ),
 ]
 
 # Columns that hold JSON text: encoded on write, decoded by ``Catalog.records``.
