@@ -65,7 +65,7 @@ MIGRATIONS: list[tuple[int, str, str]] = [
         7,
         "reviews",
         """CREATE TABLE reviews (
-            review_id VARCHAR, dataset VARCHAR, version INTEGER, row_id VARCHAR,
+            review_id VARCHAR, dataset VARCHAR, version INTEGER, record_id VARCHAR,
             decision VARCHAR, label VARCHAR, note VARCHAR, edits VARCHAR,
             reviewer VARCHAR, created_at TIMESTAMP)""",
     ),
