@@ -1,9 +1,11 @@
-"""Running a recipe: input -> generator batches -> validated rows -> one new dataset version.
+"""Running a recipe: input -> the generator's stages -> validated rows -> one new version.
 
-The build streams: each input batch goes through the generator, its rows are validated
-and written to the open version straight away, and nothing is visible until the final
-commit. A build that raises or is killed leaves no version; finished model calls survive
-in the call cache, so a rerun only makes the calls that had not completed.
+Model roles are resolved first (a role without a model stops the build before any model
+loads). Batch stages go through an executor, whose outputs are validated and written to the
+open version as they arrive; whole-dataset stages run here over an earlier stage's table.
+Nothing is visible until the final commit. A build that raises or is killed leaves no
+version; finished model calls survive in the call cache, so a rerun only makes the calls
+that had not completed, whole-dataset stages included.
 """
 
 from __future__ import annotations
@@ -11,6 +13,8 @@ from __future__ import annotations
 import subprocess
 import time
 import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from functools import cache
@@ -19,13 +23,23 @@ from pathlib import Path
 from typing import Any
 
 import datagen
-from datagen.errors import UsageError
-from datagen.generator import BatchOutput, Failure, Generator, GeneratorContext
+from datagen.errors import BuildFailed, UsageError
+from datagen.executor import DEFAULT_OVERLAP, Executor, Sink, make_executor
+from datagen.generator import (
+    INPUT,
+    BatchOutput,
+    Generator,
+    GeneratorContext,
+    Stage,
+    check_stages,
+    read_later,
+)
 from datagen.home import datagen_home
 from datagen.inputs import Input, open_input, require_columns
+from datagen.outputs import OutputWriter, Tally
 from datagen.plugins import generators
 from datagen.recipes import Recipe, get_recipe
-from datagen.validation import RowValidator
+from datagen.roles import RoleSpecs, resolve_roles
 
 
 @dataclass
@@ -39,12 +53,6 @@ class BuildResult:
     usage: dict[str, Any] = field(default_factory=dict)
 
 
-@dataclass
-class _Tally:
-    rows: int = 0
-    failures: int = 0
-
-
 def run_build(
     recipe_name: str,
     *,
@@ -56,10 +64,16 @@ def run_build(
     use_cache: bool = True,
     quiet: bool = False,
     command: str = "",
+    executor: str | None = None,
+    overlap: int = DEFAULT_OVERLAP,
+    allow_empty: bool = False,
 ) -> BuildResult:
-    """Build ``recipe_name`` into a new version of its dataset and return what was written."""
+    """Build ``recipe_name`` into a new version of its dataset and return what was written.
+
+    ``models`` are ``-m`` values (``SPEC`` for every role, ``ROLE=SPEC`` for one). A build
+    that writes no row fails (its failure rows stay queryable) unless ``allow_empty``.
+    """
     from datagen.catalog import Catalog
-    from datagen.engine import Engine
     from datagen.engine.progress import Progress
 
     if limit is not None and limit < 1:
@@ -68,21 +82,25 @@ def run_build(
     recipe = get_recipe(recipe_name)
     generator_cls = generators().get(recipe.generator)
     generator = generator_cls(generator_cls.parse_options({**recipe.options, **(options or {})}))
-    specs = list(models or recipe.models or generator.default_models())
-    validator = RowValidator.for_schema(generator_cls.output_schema)
+    role_specs = resolve_roles(
+        generator.model_roles(), recipe.models, models or (), where=str(recipe.source)
+    )
     started = time.time()
     with Catalog.open(home) as catalog:
         source = open_input(recipe.default_input() if input is None else input, catalog)
-        require_columns(source.table, generator_cls.input_columns, _describe(source))
+        require_columns(source.table, generator_cls.input_columns, source.describe())
         total = source.num_rows if limit is None else min(limit, source.num_rows)
         progress = Progress(quiet=quiet)
-        with Engine(specs, home=home, use_cache=use_cache, progress=progress) as engine:
-            info = _build_info(recipe, generator, specs, engine.describe(), source, command)
-            ctx = GeneratorContext(models=engine.models, seed=generator.options.seed)
-            row_types = validator.arrow_schema
-            with catalog.writer(recipe.dataset_name, build=info, schema=row_types) as writer:
+        with _engine(role_specs, home, use_cache, progress) as (engine, ctx):
+            info = _build_info(recipe, generator, role_specs, engine, source, command)
+            schema = OutputWriter.row_types(generator_cls)
+            with catalog.writer(recipe.dataset_name, build=info, schema=schema) as writer:
                 progress.start(total)
-                tally = _run_batches(generator, source, limit, ctx, validator, writer, progress)
+                tally = run_stages(
+                    generator, source, limit, ctx, make_executor(executor, overlap), writer,
+                    progress,
+                )
+                _refuse_empty(recipe.dataset_name, tally, allow_empty)
                 usage = asdict(engine.counters)
                 stats = {"rows": tally.rows, "failures": tally.failures, **usage}
                 version = writer.commit(stats)
@@ -98,58 +116,87 @@ def run_build(
     )
 
 
-def _run_batches(
+@contextmanager
+def _engine(
+    role_specs: RoleSpecs, home: Path, use_cache: bool, progress: Any
+) -> Iterator[tuple[Any, GeneratorContext]]:
+    """One engine for every distinct spec, and the context mapping roles to its models."""
+    from datagen.engine import Engine
+
+    distinct = list(dict.fromkeys(s for specs in role_specs.values() for s in specs))
+    with Engine(distinct, home=home, use_cache=use_cache, progress=progress) as engine:
+        by_spec = dict(zip(distinct, engine.models, strict=True))
+        models = {role: [by_spec[s] for s in specs] for role, specs in role_specs.items()}
+        yield engine, GeneratorContext(models=models, specs=role_specs)
+
+
+def run_stages(
     generator: Generator,
     source: Input,
     limit: int | None,
     ctx: GeneratorContext,
-    validator: RowValidator,
-    writer: Any,
+    executor: Executor,
+    sink: Sink,
     progress: Any,
-) -> _Tally:
-    tally = _Tally()
-    for batch in source.batches(generator.batch_size, limit):
-        output = generator.generate(batch, ctx)
-        rows, invalid = _validate_rows(output, validator)
-        failures = output.failures + invalid
-        if rows:
-            writer.write_rows(validator.to_arrow(rows))
-        for step, records in output.steps.items():
-            if records:
-                writer.write_step(step, records)
-        if failures:
-            writer.write_failures(failures)
-        tally.rows += len(rows)
-        tally.failures += len(failures)
-        progress.rows_done(batch.height)
-    return tally
+) -> Tally:
+    """Run every stage in order; batch stages go through ``executor``, whole ones here."""
+    stages = generator.stages()
+    check_stages(type(generator).name, stages, type(generator).step_schemas)
+    output = OutputWriter(type(generator), sink, keep=read_later(stages))
+    counted = next((s for s in stages if s.over == INPUT), None)  # progress follows it
+    try:
+        for stage in stages:
+            stage_ctx = ctx.with_tables({name: output.table(name) for name in stage.reads})
+            for out, rows_in in _stage_outputs(stage, generator, source, limit, output, stage_ctx,
+                                               executor):
+                output.write(out)
+                if stage is counted:
+                    progress.rows_done(rows_in)
+    finally:
+        executor.close()
+    return output.tally
 
 
-def _validate_rows(
-    output: BatchOutput, validator: RowValidator
-) -> tuple[list[dict[str, Any]], list[Failure]]:
-    valid: list[dict[str, Any]] = []
-    invalid: list[Failure] = []
-    for row, problem in validator.split(output.rows):
-        if problem is None:
-            valid.append(row)
-        else:
-            invalid.append(
-                Failure(
-                    step="validate",
-                    reason=f"row does not match its schema: {problem}",
-                    input_id=str(row.get("id", "")),
-                    raw_output=_short_json(row),
-                )
-            )
-    return valid, invalid
+def _stage_outputs(
+    stage: Stage,
+    generator: Generator,
+    source: Input,
+    limit: int | None,
+    output: OutputWriter,
+    ctx: GeneratorContext,
+    executor: Executor,
+) -> Iterator[tuple[BatchOutput, int]]:
+    """Each output of ``stage`` with the number of input rows it finished (for progress)."""
+    from_input = stage.over == INPUT
+    if stage.whole:
+        frame = source.frame(limit) if from_input else output.table(stage.over)
+        yield stage.run(frame, ctx), frame.height if from_input else 0
+        return
+    size = stage.batch_size or generator.batch_size
+    if from_input:
+        batches = list(source.batches(size, limit))
+    else:
+        whole = output.table(stage.over)
+        batches = [whole.slice(start, size) for start in range(0, whole.height, size)]
+    for batch, out in zip(batches, executor.map_batches(stage, batches, ctx), strict=True):
+        yield out, batch.height if from_input else 0
+
+
+def _refuse_empty(dataset: str, tally: Tally, allow_empty: bool) -> None:
+    if tally.rows or allow_empty:
+        return
+    raise BuildFailed(
+        f"the build of {dataset!r} produced no rows ({tally.failures} failure rows); no version"
+        " was written. See why: datagen sql \"SELECT step, reason FROM failures ORDER BY"
+        " created_at DESC LIMIT 20\" (or pass --allow-empty to commit an empty version)"
+    )
 
 
 def _build_info(
     recipe: Recipe,
     generator: Generator,
-    specs: list[str],
-    models: list[dict[str, Any]],
+    role_specs: RoleSpecs,
+    engine: Any,
     source: Input,
     command: str,
 ) -> Any:
@@ -168,11 +215,21 @@ def _build_info(
         datagen_version=datagen.__version__,
         code_revision=code_revision(),
         options=generator.options.model_dump(mode="json"),
-        models=models or [{"spec": s} for s in specs],
+        models=_role_models(role_specs, engine.describe()),
         inputs=[source.lineage],
         command=command,
         started_at=datetime.now(UTC),
     )
+
+
+def _role_models(role_specs: RoleSpecs, described: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """One lineage entry per (role, model): which spec served which role, and its identity."""
+    by_spec = {entry["spec"]: entry for entry in described}
+    return [
+        {"role": role, "index": index, **by_spec.get(spec, {"spec": spec})}
+        for role, specs in role_specs.items()
+        for index, spec in enumerate(specs)
+    ]
 
 
 def _owner(generator_name: str) -> tuple[str, str]:
@@ -199,16 +256,3 @@ def code_revision() -> str:
     except (OSError, subprocess.SubprocessError):
         return ""
     return f"{head}+dirty" if dirty else head
-
-
-def _describe(source: Input) -> str:
-    lineage = source.lineage
-    return str(lineage.get("path") or lineage.get("name") or lineage.get("repo") or "input")
-
-
-def _short_json(row: dict[str, Any], limit: int = 4000) -> str:
-    import json
-
-    text = json.dumps(row, ensure_ascii=False, default=str)
-    return text if len(text) <= limit else text[:limit] + "..."
-

@@ -1,30 +1,35 @@
 """The generator contract every method plugin implements.
 
-A generator is a batch transform: ``generate(batch, ctx) -> BatchOutput``. It keeps no
-global state; everything it needs arrives in its options, the input batch and the context.
-That is what lets the host run it in-process today and as a batch transform on a
-distributed engine's workers later.
+A generator is a list of stages, each a transform ``run(frame, ctx) -> BatchOutput``: the
+simplest has one batch stage, ``generate(batch, ctx)``. It keeps no global state;
+everything it needs arrives in its options, the input and the context (models by role,
+the specs behind them, earlier stages' tables). That is what lets the host run batch stages
+side by side in-process, or as batch transforms on a distributed engine's workers.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Sequence
-from dataclasses import dataclass, field
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from pydantic import BaseModel, ConfigDict, ValidationError
 
-from datagen.errors import InvalidOptions
+from datagen.errors import InvalidOptions, PluginError
 from datagen.llm import Model
+from datagen.roles import Role
 
 if TYPE_CHECKING:
     import polars as pl
 
 
 class GeneratorOptions(BaseModel):
-    """Base for a generator's options: unknown keys are rejected."""
+    """Base for a generator's options: unknown keys are rejected.
+
+    ``seed`` is the one seed of a build: every sampled request derives its seed from it.
+    """
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
@@ -65,14 +70,79 @@ class BatchOutput:
 
 @dataclass
 class GeneratorContext:
-    """Everything a generator may use besides its options and the input batch."""
+    """Everything a generator may use besides its options and the input.
 
-    models: Sequence[Model]
-    seed: int = 0
+    ``models`` maps each role to the models that play it; ``specs`` holds the model specs
+    behind them, which is all a worker on another machine needs to build its own engine.
+    ``tables`` holds the whole output of earlier stages that a later stage reads.
+    """
 
-    @property
-    def model(self) -> Model:
-        return self.models[0]
+    models: Mapping[str, Sequence[Model]]
+    specs: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
+    tables: Mapping[str, pl.DataFrame] = field(default_factory=dict)
+
+    def model(self, role: str, index: int = 0) -> Model:
+        """The model playing ``role``; for a list role, its ``index``-th (cycled)."""
+        models = self.models.get(role)
+        if not models:
+            raise PluginError(f"the generator asked for role {role!r}, which it did not declare")
+        return models[index % len(models)]
+
+    def count(self, role: str) -> int:
+        """How many distinct models play ``role``."""
+        return len(self.models.get(role, ()))
+
+    def table(self, step: str) -> pl.DataFrame:
+        """The whole step table an earlier stage wrote (declared in a stage's ``reads``)."""
+        if step not in self.tables:
+            known = ", ".join(sorted(self.tables)) or "none"
+            raise PluginError(f"step {step!r} is not readable here; readable: {known}")
+        return self.tables[step]
+
+    def with_tables(self, tables: Mapping[str, pl.DataFrame]) -> GeneratorContext:
+        return replace(self, tables=tables)
+
+
+INPUT = "input"
+
+
+@dataclass(frozen=True)
+class Stage:
+    """One stage of a generator.
+
+    A stage runs over the build input or over the step table of an earlier stage
+    (``over``), either batch by batch (the default: batches may run side by side, on
+    this machine or on a distributed engine's workers) or once over everything
+    (``whole=True``: clustering, filtering, ranking, splitting). ``reads`` names further
+    earlier step tables the stage needs whole, through ``ctx.table(name)``.
+    """
+
+    name: str
+    run: Callable[[pl.DataFrame, GeneratorContext], BatchOutput]
+    over: str = INPUT
+    whole: bool = False
+    reads: tuple[str, ...] = ()
+    batch_size: int | None = None
+
+
+def check_stages(generator: str, stages: Sequence[Stage], step_schemas: Mapping[str, str]) -> None:
+    """Every stage reads only tables an earlier stage declared; names are unique."""
+    seen: set[str] = set()
+    for stage in stages:
+        if stage.name in seen:
+            raise PluginError(f"generator {generator!r} has two stages named {stage.name!r}")
+        seen.add(stage.name)
+        for table in (stage.over, *stage.reads):
+            if table != INPUT and table not in step_schemas:
+                raise PluginError(
+                    f"stage {stage.name!r} of generator {generator!r} reads {table!r},"
+                    " which is not a step in its step_schemas"
+                )
+
+
+def read_later(stages: Sequence[Stage]) -> set[str]:
+    """The step tables some stage reads whole: the build keeps these in memory."""
+    return {t for s in stages for t in (s.over, *s.reads) if t != INPUT}
 
 
 class Generator:
@@ -82,8 +152,10 @@ class Generator:
     version: ClassVar[str] = "0.1.0"
     description: ClassVar[str] = ""
     Options: ClassVar[type[GeneratorOptions]] = GeneratorOptions
-    output_schema: ClassVar[str]  # a schema name known to the host (see datagen.schemas)
-    step_schemas: ClassVar[dict[str, str]] = {}  # step name -> schema name (optional)
+    # a schema name known to the host (datagen.validation) or an inline JSON Schema
+    output_schema: ClassVar[str | dict[str, Any]]
+    step_schemas: ClassVar[dict[str, Any]] = {}  # step name -> schema (name or inline), enforced
+    roles: ClassVar[tuple[Role, ...]] = ()  # the model roles it can use
     input_columns: ClassVar[tuple[str, ...]] = ()  # columns the input must provide
     batch_size: ClassVar[int] = 16
     citation: ClassVar[str | None] = None  # BibTeX of the method, for dataset cards
@@ -100,13 +172,16 @@ class Generator:
         except ValidationError as exc:
             raise InvalidOptions(_describe_option_error(cls.name, cls.Options, exc)) from None
 
-    def models_needed(self) -> int:
-        """How many model specs this generator uses (agents, judges, ...)."""
-        return 1
+    def model_roles(self) -> tuple[Role, ...]:
+        """The roles this build needs models for; by default every declared role.
 
-    def default_models(self) -> list[str]:
-        """Model specs used when neither the recipe nor the user names any."""
-        return ["embedded"] * self.models_needed()
+        Override to drop roles the options switch off (a scorer that exact match replaces).
+        """
+        return self.roles
+
+    def stages(self) -> list[Stage]:
+        """The stages of a build, in order; by default one batch stage, ``generate``."""
+        return [Stage("generate", self.generate)]
 
     def generate(self, batch: pl.DataFrame, ctx: GeneratorContext) -> BatchOutput:
         raise NotImplementedError

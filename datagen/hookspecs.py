@@ -18,6 +18,7 @@ if TYPE_CHECKING:
     import click
 
     from datagen.generator import Generator
+    from datagen.sources import Source
 
 hookspec = pluggy.HookspecMarker("datagen")
 hookimpl = pluggy.HookimplMarker("datagen")
@@ -54,6 +55,15 @@ def datagen_register_catalogs(register: Callable[[Path], None]) -> None:
 
     Call ``register(folder)`` with a folder holding recipe files (``*.toml``) and/or
     JSON record schemas (``*.schema.json``) that the plugin ships.
+    """
+
+
+@hookspec
+def datagen_register_sources(register: Callable[[type[Source]], None]) -> None:
+    """Called once when a build input names a source kind (``PREFIX:REF``).
+
+    Call ``register(SourceSubclass)`` (a ``datagen.sources.Source``) for each input kind;
+    its ``prefix`` is what users write before the colon in ``--input``.
     """
 
 

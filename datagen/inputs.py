@@ -1,7 +1,8 @@
-"""Resolving a build's ``--input``: a file, a catalog dataset, or a Hugging Face dataset.
+"""Resolving a build's ``--input``: a file, a catalog dataset, or a registered source kind.
 
-Each input is read as Arrow and handed to the generator in polars batches; its lineage
-entry says exactly what was read (file digest, dataset version, Hub revision).
+Each input is read as Arrow and handed to the generator in polars batches (or whole, to a
+whole-dataset stage); its lineage entry says exactly what was read (file digest, dataset
+version, or what the source kind records, e.g. a Hub commit for ``hf:``).
 """
 
 from __future__ import annotations
@@ -11,16 +12,14 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from datagen.errors import InvalidInput, UsageError
+from datagen.errors import InvalidInput, NotFound, UsageError
+from datagen.sources import split_prefix
 
 if TYPE_CHECKING:
     import polars as pl
     import pyarrow as pa
 
     from datagen.catalog import Catalog
-
-HF_PREFIX = "hf:"
-
 
 @dataclass
 class Input:
@@ -38,12 +37,25 @@ class Input:
         for start in range(0, table.num_rows, size):
             yield pl.from_arrow(table.slice(start, size))  # type: ignore[misc]
 
+    def frame(self, limit: int | None = None) -> pl.DataFrame:
+        """The whole input (up to ``limit`` rows) as one frame."""
+        import polars as pl
+
+        table = self.table if limit is None else self.table.slice(0, limit)
+        return pl.from_arrow(table)  # type: ignore[return-value]
+
+    def describe(self) -> str:
+        """Where the input came from, for error messages."""
+        lineage = self.lineage
+        return str(lineage.get("path") or lineage.get("name") or lineage.get("repo") or "input")
+
 
 def open_input(ref: str | None, catalog: Catalog) -> Input:
     if ref is None:
         raise UsageError("this recipe has no default input; pass --input FILE|DATASET|hf:ORG/NAME")
-    if ref.startswith(HF_PREFIX):
-        return _hub_input(ref[len(HF_PREFIX) :])
+    kind = split_prefix(ref)
+    if kind is not None and not Path(ref).expanduser().exists():
+        return _source_input(*kind)
     path = Path(ref).expanduser()
     if path.exists() or path.suffix in {".jsonl", ".json", ".csv", ".parquet"}:
         return _file_input(path)
@@ -74,18 +86,12 @@ def _dataset_input(ref: str, catalog: Catalog) -> Input:
     return Input(table, {"kind": "dataset", "name": name, "version": version})
 
 
-def _hub_input(spec: str) -> Input:
-    """``ORG/NAME[@REVISION][:SPLIT]``, read at a fixed commit by the bundled Hub plugin."""
-    from datagen_plugins.hub.api import load_hub_table
+def _source_input(prefix: str, ref: str) -> Input:
+    from datagen.plugins import sources
 
-    repo, _, split = spec.partition(":")
-    repo, _, revision = repo.partition("@")
-    table, sha = load_hub_table(repo, revision or None, split=split or None, config=None)
-    lineage = {
-        "kind": "hf",
-        "repo": repo,
-        "revision": revision or "main",
-        "commit": sha,
-        "split": split or "train",
-    }
-    return Input(table, lineage)
+    registry = sources()
+    if prefix not in registry.items:
+        known = [f"{name}:" for name in registry.items]
+        raise NotFound("input source kind", f"{prefix}:", known)
+    read = registry.get(prefix)().read(ref)
+    return Input(read.table, read.lineage)

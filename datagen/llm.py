@@ -79,6 +79,13 @@ class Model(Protocol):
         """Answer every request, in order. Never raises for a single bad answer."""
         ...
 
+    def embed(self, texts: Sequence[str]) -> list[list[float]]:
+        """Unit-length embedding vectors, one per text, in order (cached by the engine).
+
+        Raises ``BackendError`` on a backend that cannot embed.
+        """
+        ...
+
 
 @dataclass
 class UsageCounters:

@@ -142,6 +142,15 @@ def trainers() -> Registry:
     )
 
 
+@cache
+def sources() -> Registry:
+    return _collect(
+        "datagen_register_sources",
+        Registry("input source kind", key=lambda s: s.prefix),
+        _check_subclass("datagen.sources.Source"),
+    )
+
+
 def _check_folder(item: Any) -> None:
     if not Path(item).is_dir():
         raise PluginError(f"catalog folder {item!s} does not exist")
@@ -168,7 +177,7 @@ def describe_plugins() -> list[dict[str, Any]]:
     """Each loaded plugin, its version, the hooks it implements and what it registered."""
     pm = get_plugin_manager()
     registered: dict[str, list[str]] = {}
-    for registry in (generators(), backends(), trainers(), catalog_folders()):
+    for registry in (generators(), backends(), trainers(), sources(), catalog_folders()):
         for name, owner in registry.owners.items():
             registered.setdefault(owner, []).append(f"{registry.kind}:{name}")
     dists = {ep.name: ep.dist for ep in metadata.entry_points(group=ENTRY_POINT_GROUP)}
@@ -189,5 +198,5 @@ def describe_plugins() -> list[dict[str, Any]]:
 
 def reset() -> None:
     """Forget loaded plugins (tests use this after installing a plugin)."""
-    for fn in (get_plugin_manager, generators, backends, trainers, catalog_folders):
+    for fn in (get_plugin_manager, generators, backends, trainers, sources, catalog_folders):
         fn.cache_clear()

@@ -6,9 +6,10 @@ A recipe says which generator builds a dataset, with which options, inputs and m
     generator = "multicritique"
     description = "Critiques of responses, aggregated from several agents"
     input = "data/critique-seeds.jsonl"   # a path next to this file, a dataset, or hf:org/name
-    models = ["embedded", "embedded"]
+    models = "embedded"                   # one spec for every role, or a table by role:
+    # models = { agents = ["embedded", "gguf:/m/q.gguf"], judge = "openai:m@http://h:8000/v1" }
     [critique-sft.options]
-    output = "sft"
+    max_primary = 2
 
 Plugins ship their own catalog folders through ``datagen_register_catalogs``.
 """
@@ -33,7 +34,7 @@ class Recipe:
     source: Path  # the TOML file that declares it
     description: str = ""
     input: str | None = None
-    models: tuple[str, ...] = ()
+    models: str | dict[str, Any] | None = None  # one spec for every role, or role -> spec(s)
     options: dict[str, Any] = field(default_factory=dict)
     dataset: str = ""  # the dataset it writes; defaults to the recipe name
 
@@ -77,7 +78,7 @@ def _parse_recipe(path: Path, name: str, table: Any) -> Recipe:
         source=path,
         description=table.get("description", ""),
         input=table.get("input"),
-        models=tuple(table.get("models", ())),
+        models=table.get("models"),
         options=dict(table.get("options", {})),
         dataset=table.get("dataset", ""),
     )

@@ -6,14 +6,12 @@ checked and combined); the real embedded model is used by the end-to-end tests.
 
 from __future__ import annotations
 
-import json
 import re
-from collections.abc import Callable, Sequence
 from typing import Any
 
-from datagen.llm import ChatRequest, Completion
-
-Script = Callable[[ChatRequest], Any]
+from datagen.llm import ChatRequest
+from datagen.testing import Script
+from datagen.testing import ScriptedModel as BaseScriptedModel
 
 
 def default_script(request: ChatRequest) -> Any:
@@ -87,26 +85,8 @@ def unit_description(request: ChatRequest) -> str:
     return match.group(1) if match else ""
 
 
-class ScriptedModel:
-    """A ``datagen.llm.Model`` that answers from a script; ``None`` answers are errors."""
+class ScriptedModel(BaseScriptedModel):
+    """The kit's scripted model with MultiCritique's default script."""
 
     def __init__(self, script: Script = default_script, spec: str = "scripted"):
-        self.script = script
-        self.spec = spec
-        self.identity = spec
-        self.calls: list[list[ChatRequest]] = []
-
-    def complete(self, requests: Sequence[ChatRequest]) -> list[Completion]:
-        self.calls.append(list(requests))
-        return [self.answer(r) for r in requests]
-
-    def answer(self, request: ChatRequest) -> Completion:
-        data = self.script(request)
-        if data is None:
-            return Completion(text="{", finish_reason="error", error="backend failed")
-        if isinstance(data, str):
-            return Completion(text=data)
-        return Completion(text=json.dumps(data), data=data)
-
-    def requests(self, step: str) -> list[ChatRequest]:
-        return [r for call in self.calls for r in call if r.step == step]
+        super().__init__(script, spec)

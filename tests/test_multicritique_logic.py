@@ -20,7 +20,7 @@ from multicritique_fixtures import (
 )
 
 from datagen.errors import InvalidInput, InvalidOptions
-from datagen.generator import GeneratorContext
+from datagen.testing import scripted_context
 from datagen_plugins.multicritique.criticeval import read_criticeval
 from datagen_plugins.multicritique.generator import MultiCritique, MultiCritiquePref
 from datagen_plugins.multicritique.logic import (
@@ -51,9 +51,11 @@ ROW = {
 
 
 def run(script, rows=(ROW,), generator=MultiCritique, models=None, **options):
+    """Run a batch; list roles get every model given, single roles the first."""
     gen = generator(generator.parse_options(options))
     models = models or [ScriptedModel(script)]
-    return gen.generate(batch(*rows), GeneratorContext(models=models)), models
+    roles = {role.name: models if role.many else models[0] for role in gen.roles}
+    return gen.generate(batch(*rows), scripted_context(gen, roles)), models
 
 
 def _persona_index(request) -> int:
@@ -285,7 +287,7 @@ def test_a_failed_task_description_fails_only_that_input():
     assert (failure.step, failure.input_id, failure.reason) == (
         "task_description",
         "r2",
-        "backend failed",
+        "the scripted call failed",
     )
 
 
@@ -329,7 +331,12 @@ def test_defaults_are_the_papers_and_unknown_options_are_rejected():
     assert options.severity_gap == 5 and options.penalties == (0, 5, 2, 1, 4, 4, 1)
     assert options.max_criteria == 15 and options.max_fine_grained == 3
     assert (options.agents, options.revision_samples) == (4, 8)
-    assert MultiCritique(options).default_models() == ["embedded"] * 4
+    assert [r.name for r in MultiCritique(options).model_roles()] == [
+        "agents", "ci", "judge", "aggregator"
+    ]
+    assert [r.name for r in MultiCritiquePref.roles] == [
+        "agents", "ci", "judge", "revisers", "scorer"
+    ]
     with pytest.raises(InvalidOptions, match="severity_gapp"):
         MultiCritique.parse_options({"severity_gapp": 3})
     with pytest.raises(InvalidOptions, match="L9"):

@@ -10,6 +10,7 @@ from typing import Any
 import click
 
 from datagen.errors import UsageError
+from datagen.executor import DEFAULT_OVERLAP
 
 
 def parse_assignments(values: tuple[str, ...]) -> dict[str, Any]:
@@ -47,10 +48,26 @@ def parse_assignments(values: tuple[str, ...]) -> dict[str, Any]:
     "--model",
     "models",
     multiple=True,
-    metavar="SPEC",
-    help="Model spec (repeatable, one per agent); see `datagen backends`.",
+    metavar="[ROLE=]SPEC",
+    help="SPEC: one model for every role; ROLE=SPEC: the model of one role (repeat it for a"
+    " list role such as agents). `datagen recipes -v` lists roles, `datagen backends` specs.",
 )
 @click.option("--limit", type=int, help="Use only the first N input rows.")
+@click.option(
+    "--executor",
+    metavar="NAME",
+    help="Where batch stages run: local (default, in this process).",
+)
+@click.option(
+    "--overlap",
+    type=click.IntRange(1, 64),
+    default=DEFAULT_OVERLAP,
+    show_default=True,
+    help="Batches in flight at once (keeps a server's request window full).",
+)
+@click.option(
+    "--allow-empty", is_flag=True, help="Commit a version even if the build produced no row."
+)
 @click.option(
     "--no-cache", is_flag=True, help="Make every model call again (results still cached)."
 )
@@ -61,6 +78,9 @@ def build(
     input_ref: str | None,
     models: tuple[str, ...],
     limit: int | None,
+    executor: str | None,
+    overlap: int,
+    allow_empty: bool,
     no_cache: bool,
     quiet: bool,
 ) -> None:
@@ -74,6 +94,9 @@ def build(
         input=input_ref,
         models=list(models) or None,
         limit=limit,
+        executor=executor,
+        overlap=overlap,
+        allow_empty=allow_empty,
         use_cache=not no_cache,
         quiet=quiet,
         command=shlex.join(["datagen", *sys.argv[1:]]),
@@ -92,12 +115,18 @@ def build(
 
 
 @click.command()
-def recipes() -> None:
+@click.option("-v", "--verbose", is_flag=True, help="Also show each recipe's model roles.")
+def recipes(verbose: bool) -> None:
     """List the recipes that can be built."""
+    from datagen.plugins import generators
     from datagen.recipes import all_recipes
 
     for name, recipe in sorted(all_recipes().items()):
         click.echo(f"{name:<20} generator={recipe.generator:<16} {recipe.description}")
+        if verbose:
+            for role in generators().get(recipe.generator).roles:
+                many = " (list)" if role.many else ""
+                click.echo(f"{'':<20} role {role.name}{many}: {role.description}")
 
 
 @click.command()

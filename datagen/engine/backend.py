@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any, ClassVar
 
 from datagen.engine.spec import ModelSpec
-from datagen.errors import UsageError
+from datagen.errors import BackendError, UsageError
 from datagen.llm import ChatRequest
 
 
@@ -95,6 +95,13 @@ class Backend:
         thread; ``done`` must be called exactly once per index.
         """
         raise NotImplementedError
+
+    def embed(self, texts: Sequence[str]) -> list[list[float]]:
+        """One embedding vector per text, in order (backends that can embed override this)."""
+        raise BackendError(
+            f"model spec {self.spec.text!r}: the {self.kind!r} backend cannot embed texts;"
+            " use an embedded, gguf:, openai: (a server with /v1/embeddings) or vllm: model"
+        )
 
     def close(self) -> None:
         """Free models, threads and connections."""

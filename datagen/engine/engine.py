@@ -92,6 +92,12 @@ class Engine:
         if self.progress is not None:
             self.progress.update()
 
+    def count_embeddings(self, *, calls: int, hits: int) -> None:
+        with self._lock:
+            extra = self.counters.extra
+            extra["embedding_calls"] = extra.get("embedding_calls", 0) + calls
+            extra["embedding_cache_hits"] = extra.get("embedding_cache_hits", 0) + hits
+
     def count_structured_retry(self) -> None:
         with self._lock:
             self.counters.retries += 1
@@ -137,6 +143,12 @@ class EngineModel:
     @property
     def name(self) -> str:
         return self.backend.model_name
+
+    def embed(self, texts: Sequence[str]) -> list[list[float]]:
+        """Unit-length embedding vectors, cached like completions; see engine.embeddings."""
+        from datagen.engine.embeddings import embed_cached
+
+        return embed_cached(self, texts)
 
     def complete(self, requests: Sequence[ChatRequest]) -> list[Completion]:
         """Answer every request, in order; a bad answer sets ``error``, never raises."""

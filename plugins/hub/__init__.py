@@ -7,7 +7,8 @@ Commands: ``datagen publish`` and ``datagen pull``. The Python API is in
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
 
 from datagen import hookimpl
 
@@ -21,3 +22,10 @@ def datagen_register_commands(cli: click.Group) -> None:
 
     cli.add_command(publish)
     cli.add_command(pull)
+
+
+@hookimpl
+def datagen_register_sources(register: Callable[[type[Any]], None]) -> None:
+    from datagen_plugins.hub.source import HubSource
+
+    register(HubSource)

@@ -91,17 +91,13 @@ class MultiCritiqueOptions(GeneratorOptions):
     max_primary: int = Field(5, ge=1)
     reference_skip_task_types: tuple[str, ...] = ("math", "code")
 
-    # critic agents: the first `agents` models; personas cycle when there are fewer
+    # critic agents: agent i is model i of the `agents` role (cycled); personas cycle too
     agents: int = Field(4, ge=1)
     personas: tuple[Persona, ...] = DEFAULT_PERSONAS
     max_units_per_agent: int = Field(3, ge=1)  # not in the paper; bounds a critique's length
 
-    # judge, aggregator, revisers and scorer: indices into the model list
-    ci_model: int = Field(0, ge=0)
-    judge_model: int = Field(0, ge=0)
-    aggregator_model: int = Field(0, ge=0)
-    scorer_model: int = Field(0, ge=0)
-    reviser_models: tuple[int, ...] | None = None  # None: every agent's model
+    # MARV validation: reviser r is model r of the `revisers` role (cycled)
+    revisers: int = Field(4, ge=1)
     revision_samples: int = Field(8, ge=1)
 
     # meta-critique penalties L0..L6 and what the aggregation does with each label
@@ -139,13 +135,15 @@ class MultiCritiqueOptions(GeneratorOptions):
     def penalty(self, label: str) -> int:
         return self.penalties[LABELS.index(label)]
 
+    def penalties_by_label(self) -> dict[str, int]:
+        return {label: self.penalty(label) for label in LABELS}
+
+    @property
+    def score_range(self) -> range:
+        return range(self.score_min, self.score_max + 1)
+
     def temperature(self, role: str) -> float:
         return self.temperatures.get(role, DEFAULT_TEMPERATURES[role])
 
     def persona(self, agent: int) -> Persona:
         return self.personas[agent % len(self.personas)]
-
-    def models_needed(self) -> int:
-        roles = [self.ci_model, self.judge_model, self.aggregator_model, self.scorer_model]
-        roles.extend(self.reviser_models or ())
-        return max(self.agents, max(roles) + 1)

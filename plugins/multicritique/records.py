@@ -5,11 +5,11 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
+from datagen.steps import CheckFailed
+
 from .options import IMPORTANCE, SEVERITIES
 
-
-class CheckFailed(ValueError):
-    """A model answer that parsed but breaks a rule (unknown tag, unknown criterion...)."""
+__all__ = ["CheckFailed", "Criterion", "Unit", "check_unit", "parse_criteria", "parse_units"]
 
 
 @dataclass(frozen=True)

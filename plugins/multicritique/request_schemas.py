@@ -1,46 +1,17 @@
 """JSON schemas the models must answer in, one per structured step.
 
-They are small and bounded on purpose: enums for labels, severities, tags and scores,
-``maxLength`` on every text and ``maxItems`` on every list, so a small model's grammar-
-constrained output stays short and always parses. Tags and criterion names are enums built
-per request, so a unit cannot cite a sentence or a criterion that does not exist.
+Built from ``datagen.shapes`` (bounded texts and lists, enums for labels, severities and
+scores). Tags and criterion names are enums built per request, so a unit cannot cite a
+sentence or a criterion that does not exist.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
+from datagen.shapes import bounded_list, strict_object, text, text_budget
+
 from .options import IMPORTANCE, LABELS, SEVERITIES
-
-# Small models fall into loops ("17 * 20 + 17 * 3 = ...") that run until a string's
-# maxLength; digits cost about one token per 1.5 characters. Text limits are derived from
-# the step's max_tokens at this rate so a looping answer still closes its JSON in time
-# instead of being cut off (and retried).
-CHARS_PER_TOKEN = 1.5
-MIN_TEXT_CHARS = 16
-
-
-def text_budget(max_tokens: int, overhead_tokens: int, texts: int) -> int:
-    """Characters each of ``texts`` strings may use within ``max_tokens``."""
-    per_text = max(0, max_tokens - overhead_tokens) / max(1, texts)
-    return max(MIN_TEXT_CHARS, int(per_text * CHARS_PER_TOKEN))
-
-
-def text(max_length: int) -> dict[str, Any]:
-    return {"type": "string", "minLength": 1, "maxLength": max_length}
-
-
-def strict_object(properties: dict[str, Any]) -> dict[str, Any]:
-    return {
-        "type": "object",
-        "properties": properties,
-        "required": list(properties),
-        "additionalProperties": False,
-    }
-
-
-def bounded_list(items: dict[str, Any], max_items: int, min_items: int = 0) -> dict[str, Any]:
-    return {"type": "array", "items": items, "minItems": min_items, "maxItems": max_items}
 
 
 def task_description_schema(max_tokens: int) -> dict[str, Any]:

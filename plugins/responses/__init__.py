@@ -21,6 +21,8 @@ from datagen.generator import (
     GeneratorOptions,
     stable_id,
 )
+from datagen.llm import Model
+from datagen.roles import Role
 
 
 class ResponsesOptions(GeneratorOptions):
@@ -38,6 +40,7 @@ class ResponsesGenerator(Generator):
     Options = ResponsesOptions
     output_schema = "responses"
     input_columns = ("prompt",)
+    roles = (Role("responder", "writes the responses"),)
     batch_size = 64
     task_categories = ("text-generation",)
 
@@ -61,13 +64,14 @@ class ResponsesGenerator(Generator):
                 max_tokens=self.options.max_tokens,
                 temperature=self.options.temperature,
                 top_p=self.options.top_p,
-                seed=self.options.seed + ctx.seed,
+                seed=self.options.seed,
                 sample_index=k,
                 step="respond",
             )
             for record, k in jobs
         ]
-        completions = ctx.model.complete(requests)
+        model = ctx.model("responder")
+        completions = model.complete(requests)
         output = BatchOutput()
         for (record, k), completion in zip(jobs, completions, strict=True):
             prompt_id = _prompt_id(record, column)
@@ -75,21 +79,20 @@ class ResponsesGenerator(Generator):
                 output.failures.append(Failure(
                     step="respond", reason=completion.error or "", input_id=prompt_id,
                     raw_output=completion.text, attempts=completion.attempts,
-                    detail={"sample_index": k, "model": ctx.model.spec},
+                    detail={"sample_index": k, "model": model.spec},
                 ))
                 continue
-            output.rows.append(self._row(record, column, prompt_id, k, completion, ctx))
+            output.rows.append(self._row(record, column, prompt_id, k, completion, model))
         return output
 
     def _row(self, record: dict[str, Any], column: str, prompt_id: str, k: int, completion,
-             ctx: GeneratorContext) -> dict[str, Any]:
+             model: Model) -> dict[str, Any]:
         return {
-            "id": stable_id("responses", prompt_id, ctx.model.identity, k,
-                            self.options.seed + ctx.seed),
+            "id": stable_id("responses", prompt_id, model.identity, k, self.options.seed),
             "prompt_id": prompt_id,
             "prompt": str(record[column]),
             "response": completion.text,
-            "model": completion.model or ctx.model.spec,
+            "model": completion.model or model.spec,
             "sample_index": k,
             "finish_reason": completion.finish_reason,
             "prompt_tokens": completion.prompt_tokens,

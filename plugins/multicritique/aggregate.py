@@ -1,0 +1,151 @@
+"""Aggregation into one final critique per response (``critique-sft``).
+
+The ``aggregator`` role sees the units the judge kept and the ones it may repair, writes a
+summary per primary criterion and a score; the host-side rules merge duplicates and render
+the critique text the SFT conversation trains on.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from datagen.generator import stable_id
+from datagen.steps import Ask, CheckFailed, StepKit, check_in_range, live
+
+from . import prompts
+from . import request_schemas as schemas
+from .inputs import Item
+from .logic import merge_duplicates, render_final_critique
+from .options import MultiCritiqueOptions
+from .records import Unit
+from .requests import step_request
+
+
+def aggregate(kit: StepKit, options: MultiCritiqueOptions, items: list[Item]) -> None:
+    o = options
+    asks, plans = [], []
+    for item in live(items):
+        kept = [u for u in item.all_units() if item.labels.get(u.id) in o.keep_labels]
+        repairable = [u for u in item.all_units() if item.labels.get(u.id) in o.repair_labels]
+        schema = schemas.aggregate_schema(
+            item.primary_names, len(repairable), item.criteria_names, o.score_range,
+            o.max_tokens.aggregate,
+        )
+        text = prompts.aggregate(
+            item.query, item.tagged.text(), item.primary_names, kept, repairable, o.score_range
+        )
+        request = step_request(o, "aggregate", text, schema, role="aggregate")
+        asks.append(Ask("aggregator", request, item.input_id))
+        plans.append((item, kept, repairable))
+
+    def check(ask: Ask, data: Any) -> Any:
+        return check_aggregate(data, o.score_range)
+
+    for (item, kept, repairable), answer in zip(plans, kit.structured(asks, check), strict=True):
+        if answer is None:
+            item.failed = True
+        else:
+            write_sft_row(kit, o, item, kept, repairable, answer.data)
+
+
+def check_aggregate(data: Any, score_range: range) -> Any:
+    check_in_range(data.get("score"), score_range)
+    summaries: dict[str, str] = {}
+    for entry in data.get("summaries", []):
+        summaries.setdefault(entry["criterion"], " ".join(entry["summary"].split()))
+    if not summaries:
+        raise CheckFailed("the final critique has no summary")
+    data["summaries"] = [{"criterion": c, "summary": s} for c, s in summaries.items()]
+    return data
+
+
+def write_sft_row(
+    kit: StepKit, options: MultiCritiqueOptions, item: Item, kept: list[Unit],
+    repairable: list[Unit], data: Any,
+) -> None:
+    repaired = apply_repairs(repairable, data.get("repaired", []), item.criteria_names)
+    final_units = merge_duplicates(kept + repaired)
+    for unit in final_units:
+        unit.id = stable_id("final_unit", item.input_id, unit.tags)
+    text = render_final_critique(final_units, data["summaries"], data["score"], options.score_max)
+    row_id = stable_id("critique-sft", item.input_id)
+    kit.out.rows.append(_sft_row(item, row_id, final_units, data, text))
+    used = {s for u in final_units for s in u.sources}
+    kit.record(
+        "final_critiques",
+        [
+            {
+                "id": row_id,
+                "input_id": item.input_id,
+                "kept_unit_ids": [u.id for u in kept],
+                "repaired_unit_ids": [s for u in repaired for s in u.sources],
+                "dropped_unit_ids": [u.id for u in item.all_units() if u.id not in used],
+                "final_units": len(final_units),
+                "score": data["score"],
+                "critique": text,
+            }
+        ],
+    )
+
+
+def _sft_row(
+    item: Item, row_id: str, final_units: list[Unit], data: Any, text: str
+) -> dict[str, Any]:
+    request = prompts.critique_request(item.query, item.tagged.text())
+    return {
+        "id": row_id,
+        "input_id": item.input_id,
+        "query": item.query,
+        "response": item.response,
+        "task_type": item.task_type,
+        "tagged_response": item.tagged.text(),
+        "task_description": item.task,
+        "criteria": [c.as_dict() for c in item.criteria],
+        "reference": item.reference,
+        "units": [final_unit_record(u) for u in final_units],
+        "summaries": data["summaries"],
+        "score": data["score"],
+        "critique": text,
+        "agents": sorted(item.units),
+        "messages": [
+            {"role": "user", "content": request},
+            {"role": "assistant", "content": text},
+        ],
+    }
+
+
+def apply_repairs(
+    repairable: list[Unit], repairs: list[dict], criteria_names: list[str]
+) -> list[Unit]:
+    """Units the aggregator repaired (by number); the ones it left alone are dropped."""
+    repaired: dict[int, Unit] = {}
+    for fix in repairs:
+        number = fix.get("unit")
+        if not isinstance(number, int) or not 1 <= number <= len(repairable):
+            continue
+        if fix.get("criterion") not in criteria_names or number in repaired:
+            continue
+        base = repairable[number - 1]
+        repaired[number] = Unit(
+            tags=list(base.tags),
+            criterion=fix["criterion"],
+            description=base.description,
+            severity=fix.get("severity", base.severity),
+            suggestion=" ".join(str(fix.get("suggestion", base.suggestion)).split()),
+            agent=base.agent,
+            id=base.id,
+            sources=[base.id],
+        )
+    return [repaired[n] for n in sorted(repaired)]
+
+
+def final_unit_record(unit: Unit) -> dict[str, Any]:
+    return {
+        "id": unit.id,
+        "tags": unit.tags,
+        "criterion": unit.criterion,
+        "description": unit.description,
+        "severity": unit.severity,
+        "suggestion": unit.suggestion,
+        "sources": unit.sources,
+    }

@@ -1,0 +1,168 @@
+"""Critiques from several agents, and the judge's meta-critique of every unit.
+
+Agent ``i`` is played by model ``i`` of the ``agents`` role (cycled when the role lists
+fewer models than ``options.agents``); the ``judge`` role labels each unit L0-L6, and an
+agent's accumulated severity is the sum of its units' penalties.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from datagen.generator import stable_id
+from datagen.llm import ChatRequest
+from datagen.steps import Ask, CheckFailed, StepKit, live
+
+from . import prompts
+from . import request_schemas as schemas
+from .inputs import Item
+from .logic import accumulated_severity
+from .options import LABELS, MultiCritiqueOptions
+from .records import Unit, parse_units
+from .requests import step_request
+
+Severities = dict[str, dict[int, int]]  # input id -> agent -> accumulated severity
+
+
+def agent_critiques(kit: StepKit, options: MultiCritiqueOptions, items: list[Item]) -> None:
+    o = options
+    asks = []
+    for item in live(items):
+        schema = schemas.critique_schema(
+            list(item.tagged.tags), item.criteria_names, o.max_units_per_agent,
+            o.max_tokens.critique,
+        )
+        text = prompts.critique(
+            item.query, item.tagged.text(), item.task, item.criteria, item.reference
+        )
+        asks.extend(Ask("agents", _critique_request(o, text, schema, agent), item.input_id, agent)
+                    for agent in range(o.agents))
+    by_id = {item.input_id: item for item in live(items)}
+
+    def check(ask: Ask, data: Any) -> Any:
+        item = by_id[ask.input_id]
+        return parse_units(data, item.tagged.tags, item.criteria_names, o.max_units_per_agent)
+
+    for ask, answer in zip(asks, kit.structured(asks, check), strict=True):
+        if answer is not None:
+            by_id[ask.input_id].units[ask.index] = _name_units(ask.input_id, ask.index, answer.data)
+    for item in live(items):
+        if not item.units:
+            item.failed = True
+    kit.record("critique_units", _unit_records(kit, o, live(items)))
+
+
+def _critique_request(
+    options: MultiCritiqueOptions, text: str, schema: dict, agent: int
+) -> ChatRequest:
+    persona = options.persona(agent)
+    return ChatRequest.chat(
+        text,
+        system=persona.system,
+        step="critique",
+        json_schema=schema,
+        max_tokens=options.max_tokens.critique,
+        temperature=persona.temperature,
+        seed=options.seed + persona.seed + 101 * (agent // len(options.personas)),
+    )
+
+
+def _name_units(input_id: str, agent: int, units: list[Unit]) -> list[Unit]:
+    for index, unit in enumerate(units):
+        unit.agent = agent
+        unit.id = stable_id("unit", input_id, agent, index)
+    return units
+
+
+def _unit_records(
+    kit: StepKit, options: MultiCritiqueOptions, items: list[Item]
+) -> list[dict[str, Any]]:
+    return [
+        {
+            "id": unit.id,
+            "input_id": item.input_id,
+            "agent": agent,
+            "persona": options.persona(agent).name,
+            "model": kit.spec("agents", agent),
+            "unit_index": index,
+            "tags": unit.tags,
+            "criterion": unit.criterion,
+            "description": unit.description,
+            "severity": unit.severity,
+            "suggestion": unit.suggestion,
+        }
+        for item in items
+        for agent, units in sorted(item.units.items())
+        for index, unit in enumerate(units)
+    ]
+
+
+def meta_critique(kit: StepKit, options: MultiCritiqueOptions, items: list[Item]) -> Severities:
+    """Label every unit, record the labels and each agent's accumulated severity."""
+    penalties = options.penalties_by_label()
+    asks, units = [], []
+    for item in live(items):
+        tagged = item.tagged.text()
+        for unit in item.all_units():
+            request = step_request(
+                options, "meta_label", prompts.meta_label(item.query, tagged, unit),
+                schemas.meta_label_schema(options.max_tokens.meta_label), role="judge",
+            )
+            asks.append(Ask("judge", request, item.input_id))
+            units.append((item, unit))
+    rows = []
+    for (item, unit), answer in zip(units, kit.structured(asks, _check_label), strict=True):
+        if answer is None:
+            continue
+        label = answer.data["label"]
+        item.labels[unit.id] = label
+        rows.append(
+            {
+                "id": stable_id("meta_label", unit.id),
+                "unit_id": unit.id,
+                "input_id": item.input_id,
+                "agent": unit.agent,
+                "label": label,
+                "penalty": penalties[label],
+                "reason": answer.data["reason"].strip(),
+            }
+        )
+    kit.record("meta_labels", rows)
+    return _agent_severities(kit, options, live(items))
+
+
+def _check_label(ask: Ask, data: Any) -> Any:
+    if data.get("label") not in LABELS:
+        raise CheckFailed(f"label {data.get('label')!r} is not one of {', '.join(LABELS)}")
+    return data
+
+
+def _agent_severities(
+    kit: StepKit, options: MultiCritiqueOptions, items: list[Item]
+) -> Severities:
+    """Each agent's accumulated severity; critiques with an unlabelled unit get none."""
+    penalties = options.penalties_by_label()
+    rows, severities = [], {}
+    for item in items:
+        severities[item.input_id] = {}
+        for agent, units in sorted(item.units.items()):
+            complete = all(u.id in item.labels for u in units)
+            severity = accumulated_severity(
+                (item.labels[u.id] for u in units if u.id in item.labels), penalties
+            )
+            if complete:
+                severities[item.input_id][agent] = severity
+            rows.append(
+                {
+                    "id": stable_id("agent_critique", item.input_id, agent),
+                    "input_id": item.input_id,
+                    "agent": agent,
+                    "persona": options.persona(agent).name,
+                    "model": kit.spec("agents", agent),
+                    "units": len(units),
+                    "fully_labelled": complete,
+                    "accumulated_severity": severity,
+                }
+            )
+    kit.record("agent_critiques", rows)
+    return severities
