@@ -1,0 +1,221 @@
+"""Paginated reads for the web app: only the rows shown, with bound parameters.
+
+Identifiers are always quoted with ``quote_ident``; values always travel as parameters.
+Filters name a column of the version's schema and an operator from ``OPERATORS``.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from datagen.errors import UsageError
+
+if TYPE_CHECKING:
+    from datagen.catalog import Catalog
+
+_SIMPLE_TYPE = re.compile(r"^[A-Z][A-Z0-9_ ]*(\([0-9, ]+\))?$")
+PAGE_SIZE = 50
+MAX_PAGE_SIZE = 500
+OPERATORS = {
+    "eq": "=", "ne": "<>", "lt": "<", "le": "<=", "gt": ">", "ge": ">=",
+    "contains": "contains", "null": "is null", "notnull": "is not null",
+}
+
+
+def quote_ident(name: str) -> str:
+    """A SQL identifier in double quotes, with embedded quotes doubled."""
+    return '"' + str(name).replace('"', '""') + '"'
+
+
+def quote_table(table: str) -> str:
+    """A catalog table (``v_<id>``, ``s_<id>_<n>``, a system table) in the lake schema."""
+    return f"lake.main.{quote_ident(table)}"
+
+
+@dataclass(frozen=True)
+class Filter:
+    column: str
+    op: str
+    value: str = ""
+
+
+@dataclass(frozen=True)
+class PageQuery:
+    """Which rows of a table a page shows."""
+
+    offset: int = 0
+    limit: int = PAGE_SIZE
+    search: str = ""
+    filters: tuple[Filter, ...] = ()
+    order: str | None = None
+    descending: bool = False
+
+
+@dataclass
+class Page:
+    columns: list[str]
+    rows: list[dict[str, Any]]
+    total: int
+    query: PageQuery
+    types: dict[str, str] = field(default_factory=dict)
+
+
+def table_columns(catalog: Any, table: str) -> list[tuple[str, str]]:
+    cur = catalog.cursor()
+    try:
+        return cur.execute(
+            "SELECT column_name, data_type FROM duckdb_columns() WHERE database_name = 'lake' "
+            "AND schema_name = 'main' AND table_name = ? ORDER BY column_index",
+            [table],
+        ).fetchall()
+    finally:
+        cur.close()
+
+
+def read_page(
+    catalog: Any, table: str, query: PageQuery, fixed: dict[str, Any] | None = None
+) -> Page:
+    """One page of ``table`` (count included) under the query's search and filters."""
+    schema = table_columns(catalog, table)
+    types = dict(schema)
+    where, params = _where(query, types, fixed or {})
+    order = _order(query, types)
+    source = f"FROM {quote_table(table)} WHERE {where}"
+    cur = catalog.cursor()
+    try:
+        total = cur.execute(f"SELECT count(*) {source}", params).fetchone()[0]
+        result = cur.execute(
+            f"SELECT * {source} {order} LIMIT ? OFFSET ?", [*params, query.limit, query.offset]
+        )
+        names = [d[0] for d in result.description]
+        rows = [dict(zip(names, row, strict=True)) for row in result.fetchall()]
+    finally:
+        cur.close()
+    return Page(names, rows, int(total), query, types)
+
+
+def _order(query: PageQuery, types: dict[str, str]) -> str:
+    column = query.order or ("id" if "id" in types else None)
+    if column is None:
+        return ""
+    if column not in types:
+        raise UsageError(f"unknown column {column!r} to order by; known: {', '.join(types)}")
+    return f"ORDER BY {quote_ident(column)}{' DESC' if query.descending else ''}"
+
+
+def _where(query: PageQuery, types: dict[str, str], fixed: dict[str, Any]) -> tuple[str, list]:
+    clauses: list[str] = []
+    params: list[Any] = []
+    for column, value in fixed.items():
+        clauses.append(f"{quote_ident(column)} = ?")
+        params.append(value)
+    for item in query.filters:
+        clause, values = _filter_clause(item, types)
+        clauses.append(clause)
+        params.extend(values)
+    if query.search:
+        text = " || ' ' || ".join(
+            f"coalesce(CAST({quote_ident(c)} AS VARCHAR), '')" for c in types
+        )
+        clauses.append(f"contains(lower({text}), lower(?))")
+        params.append(query.search)
+    return " AND ".join(clauses) or "true", params
+
+
+def _filter_clause(item: Filter, types: dict[str, str]) -> tuple[str, list[Any]]:
+    if item.column not in types:
+        raise UsageError(f"unknown column {item.column!r} to filter; known: {', '.join(types)}")
+    if item.op not in OPERATORS:
+        raise UsageError(f"unknown filter operator {item.op!r}; known: {', '.join(OPERATORS)}")
+    column = quote_ident(item.column)
+    if item.op in ("null", "notnull"):
+        return f"{column} {OPERATORS[item.op].upper()}", []
+    if item.op == "contains":
+        return f"contains(lower(CAST({column} AS VARCHAR)), lower(?))", [item.value]
+    kind = types[item.column]
+    if not _SIMPLE_TYPE.match(kind):
+        return f"CAST({column} AS VARCHAR) {OPERATORS[item.op]} ?", [item.value]
+    return f"{column} {OPERATORS[item.op]} TRY_CAST(? AS {kind})", [item.value]
+
+
+def rows_where(catalog: Any, table: str, column: str, value: Any, limit: int = 200):
+    """Rows of ``table`` whose ``column`` equals ``value`` (the trail of one input)."""
+    cur = catalog.cursor()
+    try:
+        result = cur.execute(
+            f"SELECT * FROM {quote_table(table)} WHERE {quote_ident(column)} = ? LIMIT ?",
+            [value, limit],
+        )
+        names = [d[0] for d in result.description]
+        return names, [dict(zip(names, row, strict=True)) for row in result.fetchall()]
+    finally:
+        cur.close()
+
+
+def steps_of(db: Any, dataset: str, version: int) -> list[dict[str, Any]]:
+    """The step tables of one version: step, table_name, rows."""
+    cur = db.cursor()
+    try:
+        result = cur.execute(
+            "SELECT step, table_name, rows FROM steps WHERE dataset = ? AND version = ? "
+            "ORDER BY step", [dataset, version])
+        return [dict(zip(("step", "table_name", "rows"), r, strict=True))
+                for r in result.fetchall()]
+    finally:
+        cur.close()
+
+
+def neighbours(catalog: Any, table: str, row_id: str) -> dict[str, Any]:
+    """Position of a row in id order, and the ids before and after it."""
+    cur = catalog.cursor()
+    try:
+        row = cur.execute(
+            f"SELECT count(*) FILTER (id < ?), max(id) FILTER (id < ?), min(id) FILTER (id > ?) "
+            f"FROM {quote_table(table)}",
+            [row_id, row_id, row_id],
+        ).fetchone()
+    finally:
+        cur.close()
+    return {"position": int(row[0]) + 1, "previous": row[1], "next": row[2]}
+
+
+class Reader:
+    """All reads of one request in one cursor and one read transaction.
+
+    Each DuckLake query outside a transaction re-reads the catalog's metadata; inside one
+    it is read once. Quacks like a catalog for ``cursor()`` (whose ``close`` is a no-op),
+    so the read helpers here and in ``reviews`` take either.
+    """
+
+    def __init__(self, catalog: Catalog):
+        self.catalog = catalog
+        self._cursor: Any = None
+
+    def cursor(self) -> Reader:
+        if self._cursor is None:
+            self._cursor = self.catalog.cursor()
+            self._cursor.execute("BEGIN TRANSACTION")
+        return self
+
+    def execute(self, sql: str, params: list[Any] | None = None) -> Any:
+        return self._cursor.execute(sql, params or [])
+
+    def snapshot(self) -> int:
+        """The catalog snapshot this request reads (any write makes a new one)."""
+        if not hasattr(self, "_snapshot"):
+            row = self.cursor().execute("SELECT id FROM lake.current_snapshot()").fetchone()
+            self._snapshot = int(row[0]) if row else -1
+        return self._snapshot
+
+    def close(self) -> None:
+        """Kept open until ``finish`` (the end of the request)."""
+
+    def finish(self) -> None:
+        if self._cursor is not None:
+            try:
+                self._cursor.execute("ROLLBACK")
+            finally:
+                self._cursor.close()
+                self._cursor = None
