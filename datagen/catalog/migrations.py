@@ -69,6 +69,14 @@ MIGRATIONS: list[tuple[int, str, str]] = [
             decision VARCHAR, label VARCHAR, note VARCHAR, edits VARCHAR,
             reviewer VARCHAR, created_at TIMESTAMP)""",
     ),
+    (
+        8,
+        "metrics",
+        """CREATE TABLE metrics (
+            metric_id VARCHAR, kind VARCHAR, dataset VARCHAR, version INTEGER, model VARCHAR,
+            judge VARCHAR, inputs VARCHAR, metrics VARCHAR, detail VARCHAR, command VARCHAR,
+            created_at TIMESTAMP)""",
+    ),
 ]
 
 # Columns that hold JSON text: encoded on write, decoded by ``Catalog.records``.

@@ -17,7 +17,9 @@ _STEP_RE = re.compile(rf"^{STEP_PATTERN}$")
 _REF_RE = re.compile(rf"^({NAME_PATTERN})(?:@([0-9]{{1,9}}))?$")
 
 # Tables every catalog has; a dataset may not take one of these names.
-SYSTEM_TABLES = ("builds", "failures", "versions", "steps", "models", "publications", "migrations")
+SYSTEM_TABLES = (
+    "builds", "failures", "versions", "steps", "models", "publications", "metrics", "migrations"
+)
 
 
 def utc_now() -> datetime:
