@@ -29,8 +29,8 @@ def run_sft(job: TrainJob) -> TrainResult:
     require_stack()
     from trl import SFTTrainer
 
-    settings = speed.choose(job.options, "sft")
     tokenizer = load_tokenizer(job.model)
+    settings = prepared_settings(job, tokenizer, "sft")
     model = load_causal_lm(job.model, settings)
     trainer = SFTTrainer(
         model=model,
@@ -39,6 +39,7 @@ def run_sft(job: TrainJob) -> TrainResult:
         processing_class=tokenizer,
         peft_config=lora_config(job, "CAUSAL_LM"),
     )
+    isolate_packed_rows(trainer, settings, tokenizer)
     return fit(job, "sft", trainer, tokenizer, settings)
 
 
@@ -46,8 +47,8 @@ def run_dpo(job: TrainJob) -> TrainResult:
     require_stack()
     from trl import DPOConfig, DPOTrainer
 
-    settings = speed.choose(job.options, "dpo")
     tokenizer = load_tokenizer(job.model)
+    settings = prepared_settings(job, tokenizer, "dpo")
     model = load_causal_lm(job.model, settings)
     config = checked(
         DPOConfig,
@@ -71,8 +72,8 @@ def run_reward(job: TrainJob) -> TrainResult:
     from trl import RewardConfig
     from trl import RewardTrainer as TRLRewardTrainer
 
-    settings = speed.choose(job.options, "rm")
     tokenizer = load_tokenizer(job.model)
+    settings = prepared_settings(job, tokenizer, "rm")
     model = load_reward_model(job.model, settings, tokenizer)
     center = getattr(job.options, "center_rewards", None)
     config = checked(
@@ -91,6 +92,39 @@ def run_reward(job: TrainJob) -> TrainResult:
     return fit(job, "rm", trainer, tokenizer, settings)
 
 
+def prepared_settings(job: TrainJob, tokenizer: Any, method: str) -> speed.Settings:
+    """Device settings for the model's shape, with optimizer steps sized by the data."""
+    from datagen_plugins.trainer.sizing import plan_for
+
+    settings = speed.choose(job.options, method, model_shape(job.model))
+    plan = plan_for(job, tokenizer, method, settings)
+    settings.notes.append(f"optimizer steps: {plan.describe()}")
+    return settings
+
+
+def model_shape(model: str) -> dict[str, int]:
+    from transformers import AutoConfig
+
+    try:
+        return speed.model_shape(AutoConfig.from_pretrained(model))
+    except (OSError, ValueError):
+        return {}  # load_causal_lm reports the unreadable folder
+
+
+def isolate_packed_rows(trainer: Any, settings: speed.Settings, tokenizer: Any) -> None:
+    """Packed rows without a varlen kernel: positions reset and a block-diagonal mask.
+
+    TRL's own collator for packed rows flattens the batch into one padding-free row, which
+    only a varlen kernel (flash-attention) keeps apart cheaply; with sdpa/eager/flex the
+    rows stay rows and :class:`IsolatedRowsCollator` marks where conversations begin.
+    """
+    if not settings.packing or settings.padding_free:
+        return
+    from datagen_plugins.trainer.packing import IsolatedRowsCollator
+
+    trainer.data_collator = IsolatedRowsCollator(tokenizer.pad_token_id)
+
+
 # ----------------------------------------------------------------------------- pieces
 
 
@@ -103,8 +137,7 @@ def sft_config(options: TrainerOptions, settings: speed.Settings, output: Path) 
         **common_args(options, settings, output),
         max_length=options.max_length,
         packing=settings.packing,
-        packing_strategy=settings.packing_strategy,
-        padding_free=settings.padding_free,
+        packing_strategy="bfd",  # keeps conversations whole; see isolate_packed_rows
         completion_only_loss=getattr(options, "completion_only", True),
         use_liger_kernel=settings.liger,
     )
@@ -123,7 +156,7 @@ def common_args(opts: TrainerOptions, settings: speed.Settings, output: Path) ->
     args: dict[str, Any] = {
         "output_dir": str(output),
         "per_device_train_batch_size": settings.batch_size,
-        "gradient_accumulation_steps": opts.grad_accum,
+        "gradient_accumulation_steps": settings.grad_accum,
         "num_train_epochs": opts.epochs,
         "max_steps": opts.max_steps,
         "lr_scheduler_type": opts.lr_scheduler,
@@ -139,7 +172,7 @@ def common_args(opts: TrainerOptions, settings: speed.Settings, output: Path) ->
         "use_cpu": settings.device == "cpu",
         "dataloader_num_workers": settings.dataloader_workers,
         "dataloader_pin_memory": settings.device == "cuda",
-        "gradient_checkpointing": opts.gradient_checkpointing,
+        "gradient_checkpointing": settings.gradient_checkpointing,
         "torch_compile": opts.compile,
     }
     if opts.learning_rate is not None:
@@ -164,25 +197,25 @@ def load_tokenizer(model: str) -> Any:
 
 
 def load_causal_lm(model: str, settings: speed.Settings) -> Any:
-    """fp32 master weights; bf16/fp16 come from autocast (mixed precision)."""
-    import torch
+    """fp32 master weights (bf16/fp16 from autocast); a frozen LoRA base in bf16 on a GPU."""
     from transformers import AutoModelForCausalLM
 
     try:
         return AutoModelForCausalLM.from_pretrained(
-            model, dtype=torch.float32, attn_implementation=settings.attention
+            model, dtype=speed.torch_dtype(settings.base_dtype),
+            attn_implementation=settings.attention,
         )
     except (OSError, ValueError) as exc:
         raise BackendError(f"cannot load model {model}: {_first_line(exc)}") from None
 
 
 def load_reward_model(model: str, settings: speed.Settings, tokenizer: Any) -> Any:
-    import torch
     from transformers import AutoModelForSequenceClassification
 
     try:
         loaded = AutoModelForSequenceClassification.from_pretrained(
-            model, num_labels=1, dtype=torch.float32, attn_implementation=settings.attention
+            model, num_labels=1, dtype=speed.torch_dtype(settings.base_dtype),
+            attn_implementation=settings.attention,
         )
     except (OSError, ValueError) as exc:
         raise BackendError(f"cannot load model {model}: {_first_line(exc)}") from None
@@ -240,14 +273,25 @@ def fit(job: TrainJob, method: str, trainer: Any, tokenizer: Any, settings: spee
 
 def _announce(job: TrainJob, method: str, settings: speed.Settings, trainer: Any) -> None:
     rows = len(trainer.train_dataset)
+    kind = "packed rows" if settings.packing else "rows"
     job.progress(
-        f"train {method}: {job.source.ref} ({rows} rows, {job.format.name}) on {job.model}; "
-        f"{settings.device} {settings.precision}, attention {settings.attention}, "
-        f"batch {settings.batch_size}, packing {settings.packing}"
+        f"train {method}: {job.source.ref} ({rows} {kind}, {job.format.name}) on {job.model}; "
+        f"{optimizer_steps(rows, settings, job.options)} optimizer steps "
+        f"(batch {settings.batch_size} x accumulation {settings.grad_accum}); "
+        f"{settings.device} {settings.precision}, attention {settings.attention}"
+        + (", gradient checkpointing" if settings.gradient_checkpointing else "")
         + (f", LoRA r{job.options.lora_r}" if job.options.lora else "")
     )
     for note in settings.notes:
         job.progress(f"note: {note}")
+
+
+def optimizer_steps(rows: int, settings: speed.Settings, options: TrainerOptions) -> int:
+    """The step count transformers will run (``max_steps`` wins over epochs)."""
+    if options.max_steps > 0:
+        return options.max_steps
+    batches = math.ceil(rows / settings.batch_size)
+    return math.ceil(options.epochs * max(1, math.ceil(batches / settings.grad_accum)))
 
 
 def save(trainer: Any, tokenizer: Any, job: TrainJob) -> None:
