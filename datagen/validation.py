@@ -49,16 +49,40 @@ class RowValidator:
         from jsonschema import Draft202012Validator
 
         Draft202012Validator.check_schema(schema)
-        self._validator = Draft202012Validator(schema)
+        self._validator = Draft202012Validator(schema, registry=_local_registry())
         self.arrow_schema = arrow_schema(schema)
+        self.name = str(schema.get("title") or "schema")
 
     @classmethod
     def for_schema(cls, name: str) -> RowValidator:
         return cls(load_schema(name))
 
+    @classmethod
+    def checked(cls, schema: dict[str, Any], name: str) -> RowValidator:
+        """A validator, or ``InvalidInput`` naming the schema when it is not a valid one."""
+        from jsonschema.exceptions import SchemaError
+
+        try:
+            validator = cls(schema)
+        except SchemaError as exc:
+            where = "/".join(str(p) for p in exc.absolute_path) or "(top)"
+            raise InvalidInput(f"invalid JSON schema at {where}: {exc.message}",
+                               path=name) from None
+        validator.name = name
+        return validator
+
     def problem(self, row: dict[str, Any]) -> str | None:
         """None if ``row`` is valid, else a one-line description of the first error."""
-        error = next(iter(self._validator.iter_errors(_plain(row))), None)
+        from referencing.exceptions import Unresolvable
+
+        try:
+            error = next(iter(self._validator.iter_errors(_plain(row))), None)
+        except Unresolvable as exc:
+            raise InvalidInput(
+                f"the schema refers to {exc.ref!r}, which is not in the schema itself; "
+                "remote $ref are never fetched",
+                path=self.name,
+            ) from None
         if error is None:
             return None
         where = "/".join(str(p) for p in error.absolute_path) or "(row)"
@@ -71,6 +95,19 @@ class RowValidator:
     def split(self, rows: Iterable[dict[str, Any]]) -> Iterator[tuple[dict[str, Any], str | None]]:
         for row in rows:
             yield row, self.problem(row)
+
+
+def _no_remote(uri: str) -> Any:
+    from referencing.exceptions import NoSuchResource
+
+    raise NoSuchResource(ref=uri)
+
+
+def _local_registry() -> Any:
+    """A registry that resolves only references inside the schema: nothing is fetched."""
+    from referencing import Registry
+
+    return Registry(retrieve=_no_remote)
 
 
 def _plain(value: Any) -> Any:

@@ -39,7 +39,7 @@ def files(tmp_path: Path) -> dict[str, Path]:
 
 @pytest.mark.parametrize("fmt", ["jsonl", "json", "csv", "parquet"])
 def test_each_format_reads_the_same_rows(files: dict[str, Path], fmt: str) -> None:
-    table = read_file(files[fmt])
+    table = read_file(files[fmt], infer_types=True)
     assert table.to_pylist() == RECORDS
     assert table.schema.field("score").type == pa.int64()
 
@@ -48,13 +48,13 @@ def test_format_is_sniffed_without_extension(files: dict[str, Path], tmp_path: P
     for fmt, path in files.items():
         plain = tmp_path / f"noext-{fmt}"
         plain.write_bytes(path.read_bytes())
-        assert read_file(plain).to_pylist() == RECORDS, fmt
+        assert read_file(plain, infer_types=True).to_pylist() == RECORDS, fmt
 
 
 def test_import_twice_makes_version_two_with_lineage(datagen_home, files) -> None:
     with Catalog.open() as cat:
         first = import_file(cat, files["jsonl"], "fb")
-        second = import_file(cat, files["csv"], "fb")
+        second = import_file(cat, files["csv"], "fb", infer_types=True)
         assert (first.ref, second.ref) == ("fb@1", "fb@2")
         source = second.build["inputs"][0]
         assert source["path"] == str(files["csv"].resolve()) and source["format"] == "csv"

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 from collections.abc import Iterator
 from pathlib import Path
@@ -13,7 +14,7 @@ import duckdb
 import pyarrow as pa
 
 from datagen.catalog import lake, migrations
-from datagen.catalog.lake import LakePaths, one_line, sql_string
+from datagen.catalog.lake import LakePaths, one_line, quote_ident, sql_string
 from datagen.catalog.lock import exclusive, try_lock
 from datagen.catalog.types import (
     SYSTEM_TABLES,
@@ -27,11 +28,13 @@ from datagen.catalog.types import (
     utc_now,
 )
 from datagen.catalog.writer import VersionWriter, to_json
-from datagen.errors import CatalogError, NotFound
+from datagen.errors import CatalogError, NotFound, UsageError
 
-RECORD_TABLES = ("models", "publications")
+RECORD_TABLES = ("models", "publications", "metrics")
 READ_ONLY_STATEMENTS = ("SELECT", "EXPLAIN", "PRAGMA")
 EXPORT_FORMATS = ("parquet", "jsonl")
+SQLITE_HEADER = b"SQLite format 3\x00"
+_EXPLAIN_PREFIX = re.compile(r"^\s*EXPLAIN\s+(?:ANALY[SZ]E\s+|\([^)]*\)\s*)?", re.IGNORECASE)
 
 
 class Catalog:
@@ -50,7 +53,14 @@ class Catalog:
         from datagen.home import datagen_home
 
         paths = LakePaths(Path(home).expanduser().resolve() if home else datagen_home())
-        paths.create()
+        try:
+            paths.create()
+        except OSError as exc:
+            raise CatalogError(
+                f"cannot use {paths.home} as the datagen home: {exc.strerror or exc}"
+                " (set DATAGEN_HOME to a writable folder)"
+            ) from None
+        check_intact(paths)
         if not paths.ready.exists():
             with exclusive(paths.lock):
                 lake.prepare_metadata(paths)
@@ -103,6 +113,7 @@ class Catalog:
                 table = marker.stem
                 if not self._table_referenced(table):
                     shutil.rmtree(self.paths.versions / table, ignore_errors=True)
+                    remove_empty_table_folders(self.paths, table)
                 marker.unlink(missing_ok=True)
             finally:
                 os.close(fd)
@@ -158,11 +169,18 @@ class Catalog:
     # -- reading -------------------------------------------------------------------
     def read_arrow(self, ref: str) -> pa.Table:
         info = self.resolve(ref)
-        return self._query(f"SELECT * FROM {info.table_name}").to_arrow_table()
+        return self._query(f"SELECT * FROM {quote_ident(info.table_name)}").to_arrow_table()
+
+    def head(self, ref: str, rows: int) -> pa.Table:
+        """The first ``rows`` rows of a version (only those are read)."""
+        info = self.resolve(ref)
+        table = quote_ident(info.table_name)
+        return self._query(f"SELECT * FROM {table} LIMIT ?", [rows]).to_arrow_table()
 
     def read_batches(self, ref: str, batch_size: int = 10_000) -> Iterator[pa.RecordBatch]:
         info = self.resolve(ref)
-        reader = self._query(f"SELECT * FROM {info.table_name}").to_arrow_reader(batch_size)
+        table = quote_ident(info.table_name)
+        reader = self._query(f"SELECT * FROM {table}").to_arrow_reader(batch_size)
         yield from reader
 
     def schema(self, ref: str) -> list[tuple[str, str]]:
@@ -192,7 +210,7 @@ class Catalog:
         ).fetchone()
         if row is None:
             raise NotFound("step", f"{info.ref}/{step}", self.steps(info.ref))
-        return self._query(f"SELECT * FROM {row[0]}").to_arrow_table()
+        return self._query(f"SELECT * FROM {quote_ident(row[0])}").to_arrow_table()
 
     # -- writing -------------------------------------------------------------------
     def writer(
@@ -202,7 +220,7 @@ class Catalog:
         return VersionWriter(self, check_name(name), build or BuildInfo(), schema)
 
     def append_record(self, table: str, record: dict[str, Any]) -> None:
-        """Add a row to ``models`` or ``publications``; unknown keys are an error."""
+        """Add a row to ``models``, ``publications`` or ``metrics``; unknown keys are an error."""
         if table not in RECORD_TABLES:
             raise CatalogError(f"cannot append to {table!r}; allowed: {', '.join(RECORD_TABLES)}")
         columns = self._columns(table)
@@ -211,12 +229,13 @@ class Catalog:
             raise CatalogError(
                 f"unknown field {unknown[0]!r} for {table}; allowed: {', '.join(columns)}"
             )
-        row = {"created_at": utc_now()} if table == "models" else {"published_at": utc_now()}
+        stamp = "published_at" if table == "publications" else "created_at"
+        row: dict[str, Any] = {stamp: utc_now()}
         row.update(record)
         values = [_stored(c, row.get(c)) for c in columns]
         with exclusive(self.paths.lock):
             marks = ", ".join("?" for _ in columns)
-            self._query(f"INSERT INTO {table} VALUES ({marks})", values)
+            self._query(f"INSERT INTO {quote_ident(table)} VALUES ({marks})", values)
 
     def records(self, table: str, **where: Any) -> list[dict[str, Any]]:
         """Rows of a system table matching ``column=value`` filters; JSON columns decoded."""
@@ -228,8 +247,10 @@ class Catalog:
                 raise CatalogError(
                     f"unknown column {key!r} of {table}; known: {', '.join(columns)}"
                 )
-        clause = " AND ".join(f'"{key}" = ?' for key in where) or "true"
-        rows = self._dicts(f"SELECT * FROM {table} WHERE {clause}", list(where.values()))
+        clause = " AND ".join(f"{quote_ident(key)} = ?" for key in where) or "true"
+        rows = self._dicts(
+            f"SELECT * FROM {quote_ident(table)} WHERE {clause}", list(where.values())
+        )
         return [{k: _loaded(k, v) for k, v in row.items()} for row in rows]
 
     def _columns(self, table: str) -> list[str]:
@@ -244,30 +265,44 @@ class Catalog:
     def sql(self, query: str, writable: bool = False) -> pa.Table:
         """Run DuckDB SQL with every dataset, version and step as a view.
 
-        Read-only unless ``writable``: the catalog is attached READ_ONLY and only
-        SELECT/EXPLAIN/PRAGMA statements run. Errors are ``CatalogError`` with DuckDB's
-        one-line message.
+        Read-only unless ``writable``: the catalog is attached READ_ONLY on a connection
+        whose engine refuses every file outside the catalog's data folder (and whose
+        settings are locked), and only SELECT/EXPLAIN/PRAGMA statements run. With
+        ``writable`` the statements run in one transaction that may not change the
+        system tables. Errors are ``CatalogError`` with DuckDB's one-line message.
         """
-        con = lake.connect(self.paths, read_only=False) if writable else self._read_connection()
+        if writable:
+            return self._sql_write(query)
+        return self.sql_reader(query).read_all()
+
+    def sql_reader(self, query: str, batch_size: int = 2048) -> pa.RecordBatchReader:
+        """Read-only SQL as a stream of Arrow batches (rows are read as they are taken)."""
+        con = self._read_connection()
+        statements = _statements(con, query)
+        _refuse_writes(con, statements)
+        self._views(con)
+        return _run_all(con, statements, batch_size)
+
+    def _sql_write(self, query: str) -> pa.Table:
+        con = lake.connect(self.paths, sandboxed=True)
         try:
             statements = _statements(con, query)
-            if not writable:
-                _refuse_writes(statements)
-            try:
-                self._create_views(con)
-            except duckdb.Error as exc:
-                raise CatalogError(one_line(exc)) from None
-            if writable:
-                with exclusive(self.paths.lock):
-                    return _run_all(con, statements)
-            return _run_all(con, statements)
+            _refuse_transactions(statements)
+            self._views(con)
+            with exclusive(self.paths.lock):
+                return _run_guarded(con, statements)
         finally:
-            if writable:
-                con.close()
+            con.close()
+
+    def _views(self, con: duckdb.DuckDBPyConnection) -> None:
+        try:
+            self._create_views(con)
+        except duckdb.Error as exc:
+            raise CatalogError(one_line(exc)) from None
 
     def _read_connection(self) -> duckdb.DuckDBPyConnection:
         if self._reader is None:
-            self._reader = lake.connect(self.paths, read_only=True)
+            self._reader = lake.connect(self.paths, read_only=True, sandboxed=True)
         return self._reader
 
     def _create_views(self, con: duckdb.DuckDBPyConnection) -> None:
@@ -285,10 +320,13 @@ class Catalog:
             for (view,) in con.execute(
                 "SELECT view_name FROM duckdb_views() WHERE temporary AND NOT internal"
             ).fetchall():
-                con.execute(f'DROP VIEW temp.main."{view}"')
+                con.execute(f"DROP VIEW temp.main.{quote_ident(view)}")
             views = con.execute(_VIEW_SOURCES).fetchall()
             for view, table in views:
-                con.execute(f'CREATE TEMP VIEW "{view}" AS SELECT * FROM {lake.LAKE}.main.{table}')
+                con.execute(
+                    f"CREATE TEMP VIEW {quote_ident(view)} AS "
+                    f"SELECT * FROM {lake.LAKE}.main.{quote_ident(table)}"
+                )
             con.execute("COMMIT")
             if con is self._reader:
                 self._views_snapshot = snapshot
@@ -298,55 +336,74 @@ class Catalog:
 
     # -- diff and export -------------------------------------------------------------
     def diff(self, a: str, b: str, sample: int = 10) -> DiffResult:
-        """Rows added, removed and changed from ``a`` to ``b``, matched by row id."""
+        """Rows added, removed and changed from ``a`` to ``b``, matched by row id.
+
+        Runs on the read-only, sandboxed connection; column names are quoted identifiers.
+        """
         old, new = self.resolve(a), self.resolve(b)
         old_cols = self._columns(old.table_name)
         new_cols = self._columns(new.table_name)
         shared = [c for c in old_cols if c in new_cols and c != "id"]
-        old_sql = _row_hashes(old.table_name, shared)
-        new_sql = _row_hashes(new.table_name, shared)
-        cur = self.cursor()
-        cur.execute(
-            f"CREATE TEMP TABLE diff_rows AS SELECT coalesce(o.id, n.id) AS id, "
-            f"CASE WHEN o.id IS NULL THEN 'added' WHEN n.id IS NULL THEN 'removed' "
-            f"WHEN o.h = n.h THEN 'same' ELSE 'changed' END AS kind "
-            f"FROM ({old_sql}) o FULL OUTER JOIN ({new_sql}) n ON o.id = n.id"
-        )
-        counts = dict(cur.execute("SELECT kind, count(*) FROM diff_rows GROUP BY kind").fetchall())
-
-        def ids(kind: str) -> list[str]:
-            rows = cur.execute(
-                "SELECT id FROM diff_rows WHERE kind = ? ORDER BY id LIMIT ?", [kind, sample]
-            ).fetchall()
-            return [row[0] for row in rows]
-
-        result = DiffResult(
+        con = self._read_connection()
+        try:
+            counts, samples = _diff_rows(con, old.table_name, new.table_name, shared, sample)
+        except duckdb.Error as exc:
+            raise CatalogError(f"cannot diff {old.ref} and {new.ref}: {one_line(exc)}") from None
+        return DiffResult(
             a=old.ref,
             b=new.ref,
             added=counts.get("added", 0),
             removed=counts.get("removed", 0),
             changed=counts.get("changed", 0),
             unchanged=counts.get("same", 0),
-            added_ids=ids("added"),
-            removed_ids=ids("removed"),
-            changed_ids=ids("changed"),
+            added_ids=samples["added"],
+            removed_ids=samples["removed"],
+            changed_ids=samples["changed"],
             columns_added=[c for c in new_cols if c not in old_cols],
             columns_removed=[c for c in old_cols if c not in new_cols],
         )
-        cur.close()
-        return result
 
-    def export(self, ref: str, path: Path | str, fmt: str = "parquet") -> Path:
-        """Write one version to a Parquet or JSON Lines file."""
+    def export(
+        self, ref: str, path: Path | str, fmt: str = "parquet", *, force: bool = False
+    ) -> Path:
+        """Write one version to a Parquet or JSON Lines file, atomically.
+
+        The rows go to a temporary file beside the target, renamed over it only once
+        complete, so an interrupted export leaves no partial file. An existing target
+        needs ``force``; targets inside the datagen home are refused.
+        """
         if fmt not in EXPORT_FORMATS:
             raise CatalogError(
                 f"unknown export format {fmt!r}; allowed: {', '.join(EXPORT_FORMATS)}"
             )
         info = self.resolve(ref)
-        target = Path(path).expanduser().resolve()
-        target.parent.mkdir(parents=True, exist_ok=True)
+        target = self._export_target(path, force)
         options = "FORMAT parquet, COMPRESSION zstd" if fmt == "parquet" else "FORMAT json"
-        self._query(f"COPY (SELECT * FROM {info.table_name}) TO {sql_string(target)} ({options})")
+        partial = target.with_name(f".{target.name}.{os.getpid()}.partial")
+        try:
+            self._query(
+                f"COPY (SELECT * FROM {quote_ident(info.table_name)}) "
+                f"TO {sql_string(partial)} ({options})"
+            )
+            os.replace(partial, target)
+        finally:
+            partial.unlink(missing_ok=True)
+        return target
+
+    def _export_target(self, path: Path | str, force: bool) -> Path:
+        target = Path(path).expanduser().resolve()
+        if target.is_relative_to(self.home) or self.home.is_relative_to(target):
+            raise UsageError(
+                f"refusing to export to {target}: it is inside the datagen home {self.home}"
+            )
+        if target.is_dir():
+            raise UsageError(f"cannot export to {target}: it is a folder")
+        if target.exists() and not force:
+            raise UsageError(f"{target} already exists; use --force to overwrite it")
+        try:
+            target.parent.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise CatalogError(f"cannot export to {target}: {exc.strerror or exc}") from None
         return target
 
 
@@ -363,12 +420,39 @@ SELECT s.dataset || '/' || s.step, s.table_name FROM steps s JOIN latest USING (
 
 
 def _row_hashes(table: str, columns: list[str]) -> str:
-    packed = ", ".join(f'"{c}" := "{c}"' for c in columns)
+    packed = ", ".join(f"{quote_ident(c)} := {quote_ident(c)}" for c in columns)
     value = f"md5(CAST(to_json(struct_pack({packed})) AS VARCHAR))" if columns else "''"
     return (
         f"SELECT id, string_agg({value}, ',' ORDER BY {value}) AS h "
-        f"FROM {lake.LAKE}.main.{table} GROUP BY id"
+        f"FROM {lake.LAKE}.main.{quote_ident(table)} GROUP BY id"
     )
+
+
+def _diff_rows(
+    con: duckdb.DuckDBPyConnection, old: str, new: str, shared: list[str], sample: int
+) -> tuple[dict[str, int], dict[str, list[str]]]:
+    """Counts per kind of change and up to ``sample`` ids of each, in a temp table."""
+    con.execute(
+        "CREATE OR REPLACE TEMP TABLE diff_rows AS SELECT coalesce(o.id, n.id) AS id, "
+        "CASE WHEN o.id IS NULL THEN 'added' WHEN n.id IS NULL THEN 'removed' "
+        "WHEN o.h = n.h THEN 'same' ELSE 'changed' END AS kind "
+        f"FROM ({_row_hashes(old, shared)}) o FULL OUTER JOIN ({_row_hashes(new, shared)}) n "
+        "ON o.id = n.id"
+    )
+    try:
+        counts = dict(con.execute("SELECT kind, count(*) FROM diff_rows GROUP BY kind").fetchall())
+        samples = {
+            kind: [
+                row[0]
+                for row in con.execute(
+                    "SELECT id FROM diff_rows WHERE kind = ? ORDER BY id LIMIT ?", [kind, sample]
+                ).fetchall()
+            ]
+            for kind in ("added", "removed", "changed")
+        }
+    finally:
+        con.execute("DROP TABLE IF EXISTS temp.main.diff_rows")
+    return counts, samples
 
 
 def _statements(con: duckdb.DuckDBPyConnection, query: str) -> list[Any]:
@@ -381,23 +465,139 @@ def _statements(con: duckdb.DuckDBPyConnection, query: str) -> list[Any]:
     return statements
 
 
-def _refuse_writes(statements: list[Any]) -> None:
+def _refuse_writes(con: duckdb.DuckDBPyConnection, statements: list[Any]) -> None:
+    """Only reading statements; ``EXPLAIN [ANALYZE] X`` is judged by X."""
     for statement in statements:
-        kind = statement.type.name
-        if kind not in READ_ONLY_STATEMENTS:
+        for kind in _kinds(con, statement):
+            if kind not in READ_ONLY_STATEMENTS:
+                raise CatalogError(
+                    f"{kind} statements are not allowed: the catalog is read-only here "
+                    f"(allowed: {', '.join(READ_ONLY_STATEMENTS)}; use --write / writable=True)"
+                )
+
+
+def _kinds(con: duckdb.DuckDBPyConnection, statement: Any) -> list[str]:
+    kind = statement.type.name
+    if kind != "EXPLAIN":
+        return [kind]
+    inner = _EXPLAIN_PREFIX.sub("", statement.query, count=1)
+    try:
+        kinds = [s.type.name for s in con.extract_statements(inner)]
+    except duckdb.Error:
+        return ["EXPLAIN of an unreadable statement"]
+    return [k if k != "EXPLAIN" else "nested EXPLAIN" for k in kinds] or ["empty EXPLAIN"]
+
+
+def _refuse_transactions(statements: list[Any]) -> None:
+    for statement in statements:
+        if statement.type.name == "TRANSACTION":
             raise CatalogError(
-                f"{kind} statements are not allowed: the catalog is read-only here "
-                f"(allowed: {', '.join(READ_ONLY_STATEMENTS)}; use --write / writable=True)"
+                "BEGIN/COMMIT/ROLLBACK are not allowed: --write runs all statements "
+                "in one transaction of its own"
             )
 
 
-def _run_all(con: duckdb.DuckDBPyConnection, statements: list[Any]) -> pa.Table:
+def _run_all(
+    con: duckdb.DuckDBPyConnection, statements: list[Any], batch_size: int
+) -> pa.RecordBatchReader:
     try:
         for statement in statements[:-1]:
             con.execute(statement)
-        return con.execute(statements[-1]).to_arrow_table()
+        return con.execute(statements[-1]).to_arrow_reader(batch_size)
+    except duckdb.InterruptException:
+        raise KeyboardInterrupt from None
     except duckdb.Error as exc:
         raise CatalogError(one_line(exc)) from None
+
+
+def _run_guarded(con: duckdb.DuckDBPyConnection, statements: list[Any]) -> pa.Table:
+    """Run writing statements in one transaction; undo it if a system table changed."""
+    con.execute("BEGIN")
+    try:
+        before = _system_fingerprint(con)
+        result = _run_all(con, statements, 2048).read_all()
+        changed = _changed_system_tables(con, before)
+        if changed:
+            raise CatalogError(
+                f"refusing to change the system table {changed[0]!r}: system tables "
+                f"({', '.join(SYSTEM_TABLES)}) are written only by datagen commands; "
+                "nothing was changed"
+            )
+        con.execute("COMMIT")
+    except BaseException:
+        _rollback(con)
+        raise
+    return result
+
+
+def _system_fingerprint(con: duckdb.DuckDBPyConnection) -> dict[str, Any]:
+    """Per system table: its row count and an order-independent hash of its rows."""
+    found: dict[str, Any] = {}
+    for table in SYSTEM_TABLES:
+        try:
+            found[table] = con.execute(
+                f"SELECT count(*), bit_xor(hash(t)) FROM {lake.LAKE}.main.{table} t"
+            ).fetchone()
+        except duckdb.Error:
+            found[table] = None  # dropped or renamed
+    return found
+
+
+def _changed_system_tables(con: duckdb.DuckDBPyConnection, before: dict[str, Any]) -> list[str]:
+    after = _system_fingerprint(con)
+    return [table for table in SYSTEM_TABLES if after[table] != before[table]]
+
+
+def _rollback(con: duckdb.DuckDBPyConnection) -> None:
+    """Roll back if a transaction is still open (a failed statement may have ended it)."""
+    try:
+        con.execute("ROLLBACK")
+    except duckdb.Error:
+        pass
+
+
+def check_intact(paths: LakePaths) -> None:
+    """A catalog that existed must still have its metadata: else say it is damaged.
+
+    A missing, empty or overwritten ``catalog.sqlite`` next to a catalog that was created
+    (or data files that remain) is reported instead of silently starting a new, empty
+    catalog that would orphan the data files.
+    """
+    problem = _metadata_problem(paths.metadata)
+    if problem is None:
+        return
+    files = sum(1 for _ in paths.versions.rglob("*.parquet"))
+    if not paths.ready.exists() and files == 0:
+        return  # a new home: the catalog is created next
+    raise CatalogError(
+        f"the catalog in {paths.home} is damaged: {paths.metadata.name} {problem}; "
+        f"{files} data files under {paths.versions} were left untouched; restore "
+        f"{paths.metadata.name} from a backup, or move the folder away to start afresh"
+    )
+
+
+def _metadata_problem(path: Path) -> str | None:
+    if not path.exists():
+        return "is missing"
+    if not path.is_file():
+        return "is not a file"
+    with path.open("rb") as handle:
+        head = handle.read(len(SQLITE_HEADER))
+    if not head:
+        return "is empty (truncated)"
+    if head != SQLITE_HEADER:
+        return "is not a SQLite database (overwritten or truncated)"
+    return None
+
+
+def remove_empty_table_folders(paths: LakePaths, *tables: str) -> None:
+    """DuckLake makes ``data/main/<table>/`` on CREATE TABLE; drop it if it stayed empty."""
+    for table in tables:
+        folder = paths.data / "main" / table
+        try:
+            folder.rmdir()
+        except OSError:
+            pass
 
 
 def _version_info(row: dict[str, Any]) -> VersionInfo:

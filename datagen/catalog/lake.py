@@ -68,6 +68,13 @@ def sql_string(value: str | Path) -> str:
     return "'" + str(value).replace("'", "''") + "'"
 
 
+def quote_ident(name: str) -> str:
+    """A SQL identifier for any name (quotes doubled), for names that come from data."""
+    if not isinstance(name, str) or not name or "\x00" in name:
+        raise CatalogError(f"invalid SQL identifier {name!r}")
+    return '"' + name.replace('"', '""') + '"'
+
+
 def extension_file(name: str) -> Path:
     """The extension binary shipped in the ``duckdb-extension-<name>`` package."""
     import duckdb
@@ -109,8 +116,14 @@ def _verified_marker(paths: LakePaths) -> Path:
     return paths.extensions / "verified.json"
 
 
-def connect(paths: LakePaths, *, read_only: bool = False) -> duckdb.DuckDBPyConnection:
+def connect(
+    paths: LakePaths, *, read_only: bool = False, sandboxed: bool = False
+) -> duckdb.DuckDBPyConnection:
     """A new in-memory DuckDB with the catalog attached as ``lake`` and in use.
+
+    ``sandboxed``: the engine itself refuses every file outside the catalog's data folder
+    (no COPY to files, no reading other files, no ATTACH, no LOAD) and the configuration
+    is locked so a query cannot turn that back on. Used for user SQL.
 
     DuckDB checks an extension's signature on every LOAD (0.3-0.4 s per extension here).
     The first load in a home is checked; the files' path, size and mtime are then noted,
@@ -141,10 +154,19 @@ def connect(paths: LakePaths, *, read_only: bool = False) -> duckdb.DuckDBPyConn
             f"(DATA_PATH {sql_string(str(paths.data) + '/')}{mode})"
         )
         con.execute(f"USE {LAKE}")
+        if sandboxed:
+            _sandbox(con, paths)
     except duckdb.Error as exc:
         con.close()
         raise CatalogError(f"cannot open the catalog in {paths.home}: {one_line(exc)}") from None
     return con
+
+
+def _sandbox(con: duckdb.DuckDBPyConnection, paths: LakePaths) -> None:
+    """Only the data folder stays reachable; no setting can be changed afterwards."""
+    con.execute(f"SET allowed_directories = [{sql_string(str(paths.data) + '/')}]")
+    con.execute("SET enable_external_access = false")
+    con.execute("SET lock_configuration = true")
 
 
 def one_line(exc: BaseException) -> str:

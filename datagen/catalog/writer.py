@@ -23,7 +23,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from datagen.catalog.arrowutil import conform, to_arrow, with_string_ids
-from datagen.catalog.lake import LakePaths, one_line, sql_string
+from datagen.catalog.lake import LakePaths, one_line, quote_ident, sql_string
 from datagen.catalog.lock import exclusive
 from datagen.catalog.types import BuildInfo, check_step, utc_now
 from datagen.errors import CatalogError
@@ -35,6 +35,7 @@ if TYPE_CHECKING:
 
 ROW_GROUP_ROWS = 122_880  # DuckDB's own row-group size: parallel scans, good compression
 FILE_ROWS = 8 * ROW_GROUP_ROWS
+ROW_GROUP_BYTES = 64 * 1024 * 1024  # wide rows: write earlier, so memory stays bounded
 
 
 class PartSink:
@@ -48,6 +49,7 @@ class PartSink:
         self.rows = 0
         self._buffer: list[pa.Table] = []
         self._buffered = 0
+        self._buffered_bytes = 0
         self._writer: pq.ParquetWriter | None = None
         self._file_rows = 0
 
@@ -55,11 +57,15 @@ class PartSink:
         if table.num_rows == 0 and self.schema is not None:
             return
         self._adopt_schema(table)
-        self._buffer.append(conform(table, self.schema))
+        conformed = conform(table, self.schema)
+        self._buffer.append(conformed)
         self._buffered += table.num_rows
+        self._buffered_bytes += conformed.nbytes
         self.rows += table.num_rows
         if self._buffered >= ROW_GROUP_ROWS:
             self._flush()
+        elif self._buffered_bytes >= ROW_GROUP_BYTES:
+            self._flush(final=True)
 
     def close(self) -> list[Path]:
         self._flush(final=True)
@@ -85,6 +91,7 @@ class PartSink:
         rest = table.slice(full)
         self._buffer = [rest] if rest.num_rows else []
         self._buffered = rest.num_rows
+        self._buffered_bytes = rest.nbytes if rest.num_rows else 0
         if full == 0:
             return
         if self._writer is None:
@@ -158,11 +165,17 @@ class VersionWriter:
         self._marker_fd = None
 
     def _discard(self) -> None:
+        from datagen.catalog.core import remove_empty_table_folders
+
         for sink in [self._rows, *self._steps.values()]:
             with contextlib.suppress(Exception):  # the files are deleted next anyway
                 sink.close()
         shutil.rmtree(self.folder, ignore_errors=True)
+        remove_empty_table_folders(self.paths, self.table_name, *self._step_tables())
         self._release()
+
+    def _step_tables(self) -> list[str]:
+        return [f"s_{self.build.build_id}_{index:03d}" for index in range(len(self._steps))]
 
     # -- writing ---------------------------------------------------------------
     def write_rows(self, data: Any) -> None:
@@ -216,8 +229,7 @@ class VersionWriter:
         try:
             version = _next_version(cur, self.name)
             self._register_table(cur, self.table_name, files, self._rows.schema, with_id=True)
-            for index, (step, step_files) in enumerate(steps.items()):
-                table = f"s_{self.build.build_id}_{index:03d}"
+            for table, (step, step_files) in zip(self._step_tables(), steps.items(), strict=True):
                 self._register_table(cur, table, step_files, self._steps[step].schema)
                 cur.execute(
                     "INSERT INTO steps VALUES (?, ?, ?, ?, ?, ?)",
@@ -231,7 +243,7 @@ class VersionWriter:
             _insert_failures(cur, self.build.build_id, self.name, self._failures)
             cur.execute("COMMIT")
         except duckdb.Error as exc:
-            cur.execute("ROLLBACK")
+            _rollback(cur)  # the cause is the error above, never the rollback's own
             raise CatalogError(f"cannot commit {self.name}: {one_line(exc)}") from None
         return version
 
@@ -239,15 +251,16 @@ class VersionWriter:
         if files:
             listed = ", ".join(sql_string(f) for f in files)
             cur.execute(
-                f"CREATE TABLE {table} AS SELECT * FROM "
+                f"CREATE TABLE {quote_ident(table)} AS SELECT * FROM "
                 f"read_parquet([{listed}], union_by_name = true) LIMIT 0"
             )
         elif schema is not None and len(schema):
             cur.register("empty_schema_rows", schema.empty_table())
-            cur.execute(f"CREATE TABLE {table} AS SELECT * FROM empty_schema_rows")
+            cur.execute(f"CREATE TABLE {quote_ident(table)} AS SELECT * FROM empty_schema_rows")
             cur.unregister("empty_schema_rows")
         else:
-            cur.execute(f"CREATE TABLE {table} ({'id VARCHAR' if with_id else 'empty VARCHAR'})")
+            columns = "id VARCHAR" if with_id else "empty VARCHAR"
+            cur.execute(f"CREATE TABLE {quote_ident(table)} ({columns})")
         for path in files:
             cur.execute(
                 "CALL ducklake_add_data_files('lake', ?, ?, allow_missing => true)",
@@ -297,10 +310,18 @@ class VersionWriter:
                 _insert_failures(cur, self.build.build_id, self.name, self._failures)
                 cur.execute("COMMIT")
             except duckdb.Error:
-                cur.execute("ROLLBACK")
+                _rollback(cur)
                 raise
             finally:
                 cur.close()
+
+
+def _rollback(cur: duckdb.DuckDBPyConnection) -> None:
+    """ROLLBACK if a transaction is still open; DuckDB may already have ended it."""
+    import duckdb
+
+    with contextlib.suppress(duckdb.Error):
+        cur.execute("ROLLBACK")
 
 
 def _next_version(cur: duckdb.DuckDBPyConnection, name: str) -> int:
