@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import getpass
 import shlex
-import sys
 
 import click
 
@@ -38,6 +37,19 @@ def serve(host: str, port: int, token: str | None, reviewer: str | None) -> None
             click.echo("Stopped.")
         finally:
             server.server_close()
+
+
+def _command_line(ref: str, ctx: click.Context) -> str:
+    """The command as given (options that were set), for the build's lineage."""
+    words = ["datagen", "curate", ref]
+    for param in ctx.command.params:
+        value = ctx.params.get(param.name)
+        source = ctx.get_parameter_source(param.name)
+        if not isinstance(param, click.Option) or source != click.core.ParameterSource.COMMANDLINE:
+            continue
+        for item in value if param.multiple else [value]:
+            words += [param.opts[-1]] if param.is_flag else [param.opts[-1], str(item)]
+    return shlex.join(words)
 
 
 def _user_name() -> str:
@@ -77,7 +89,7 @@ def curate(ref: str, predicate: str | None, dedupe: str | None, column: str | No
         raise UsageError("give exactly one of --where, --dedupe, --sample, --split, "
                          f"--apply-review (got {', '.join(chosen) or 'none'})")
     target = check_name(into) if into else None
-    command = shlex.join(["datagen", *sys.argv[1:]])
+    command = _command_line(ref, click.get_current_context())
     with Catalog.open() as catalog:
         kw = {"into": target, "command": command}
         if predicate is not None:

@@ -96,7 +96,7 @@ def rows_table(page: Page, row_href: Any, extra: dict[str, Any] | None = None) -
     head = [*columns, *(extra or {}).keys()]
     body = []
     for row in page.rows:
-        cells: list[Any] = [short(row[c]) for c in columns]
+        cells: list[Any] = [short(row[c], 70) for c in columns]
         if row_href is not None and columns and columns[0] == "id":
             cells[0] = link(short(row["id"], 40), row_href(row["id"]))
         cells += [fn(row) for fn in (extra or {}).values()]
@@ -124,6 +124,9 @@ def lineage(info: VersionInfo) -> Markup:
 
 
 def describe_input(source: Any) -> Markup:
+    if isinstance(source, dict) and source.get("kind") == "file":
+        digest = str(source.get("sha256", ""))[:16]
+        return tag("span", f"file {source.get('path')} (sha256 {digest}…)")
     if not isinstance(source, dict) or source.get("kind") != "dataset":
         return tag("span", short(source, 300))
     ref = f"{source.get('name')}@{source.get('version')}"

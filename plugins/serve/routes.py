@@ -37,6 +37,8 @@ def route(app: App, request: Request) -> Response:
         return static_file(s[1])
     if not s:
         return pages.datasets_page(app, request)
+    if s == ["favicon.ico"]:
+        return Response(204, b"", "image/x-icon")
     if s[0] in SIMPLE_PAGES and len(s) == 1:
         return SIMPLE_PAGES[s[0]](app, request)
     if s == ["sql", "download"]:

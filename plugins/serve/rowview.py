@@ -130,12 +130,19 @@ def _cited_folded(text: str) -> Markup:
 def _facts(row: dict[str, Any], done: set[str]) -> Markup:
     items = []
     for key, value in row.items():
-        if value is None or isinstance(value, SCALAR_TYPES) or (
-            isinstance(value, str) and len(value) <= 80 and "\n" not in value
-        ):
+        if _is_short(value):
             items.append(tag("div", tag("dt", key), tag("dd", cell_text(value))))
             done.add(key)
     return tag("dl", items, class_="facts")
+
+
+def _is_short(value: Any) -> bool:
+    if value is None or isinstance(value, SCALAR_TYPES):
+        return True
+    if isinstance(value, list) and all(isinstance(v, SCALAR_TYPES + (str,)) for v in value):
+        return len(cell_text(value)) <= 80
+    return (isinstance(value, str) and len(value) <= 80 and "\n" not in value
+            and not CITE.search(value))
 
 
 def _pair(row: dict[str, Any], done: set[str]) -> Markup | None:
