@@ -53,11 +53,49 @@ class DatagenGroup(click.Group):
         except DatagenError as exc:
             if _debug_enabled():
                 raise
-            click.echo(f"Error: {exc}", err=True)
-            sys.exit(exc.exit_code)
+            _fail(str(exc), exc.exit_code)
         except KeyboardInterrupt:
-            click.echo("Interrupted; no version was written.", err=True)
-            sys.exit(130)
+            _fail("interrupted; nothing was changed (a build writes no version, an export "
+                  "no file)", 130)
+        except Exception as exc:
+            message = expected_failure(exc)
+            if message is None or _debug_enabled():
+                raise
+            _fail(message, 1)
+
+
+def _fail(message: str, code: int) -> None:
+    click.echo(f"Error: {one_line(message)}", err=True)
+    sys.exit(code)
+
+
+def one_line(text: str) -> str:
+    lines = [line for line in str(text).strip().splitlines() if line.strip()]
+    return lines[0] if lines else "unknown error"
+
+
+def expected_failure(exc: BaseException) -> str | None:
+    """The one-line message for failures of the system or the engine, None for bugs.
+
+    Disks fill up, folders are read-only, memory runs out and the storage engine reports
+    its own errors: those are reported with their cause. Anything else is a bug and keeps
+    its traceback.
+    """
+    if isinstance(exc, OSError):
+        where = f": {exc.filename}" if exc.filename else ""
+        return f"{exc.strerror or type(exc).__name__}{where}"
+    if isinstance(exc, MemoryError):
+        return "out of memory (the input may be too large for this machine)"
+    if isinstance(exc, RecursionError):
+        return "input nested too deeply to process"
+    if isinstance(exc, UnicodeError):
+        return f"text encoding problem: {exc}"
+    module = type(exc).__module__ or ""
+    if module.split(".")[0] in ("duckdb", "_duckdb"):
+        return f"storage engine: {exc}"
+    if module.split(".")[0] == "pyarrow" and isinstance(exc, (ValueError, OSError)):
+        return f"data conversion: {exc}"
+    return None
 
 
 @click.group(cls=DatagenGroup, context_settings={"help_option_names": ["-h", "--help"]})

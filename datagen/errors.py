@@ -67,6 +67,14 @@ class BackendError(DatagenError):
     """A model backend cannot be started or keeps failing."""
 
 
+class BackendUnavailable(BackendError):
+    """A model server stopped answering (connection refused, engine dead) mid-build.
+
+    Raised out of the backend so the whole build stops with one line instead of turning
+    every remaining call into a failure row; answers already received stay cached.
+    """
+
+
 class BuildFailed(DatagenError):
     """A build stopped; no version was written."""
 

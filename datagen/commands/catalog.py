@@ -9,6 +9,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+import re
 import shlex
 import sys
 from collections.abc import Sequence
@@ -24,6 +25,13 @@ if TYPE_CHECKING:
 
 OUTPUT_FORMATS = ("table", "csv", "json")
 CELL_WIDTH = 48
+# Control characters (ESC starts terminal escape sequences) are shown, never sent raw.
+_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")
+
+
+def visible(text: str) -> str:
+    """``text`` with control characters written as ``\\xNN`` (safe to print to a terminal)."""
+    return _CONTROL.sub(lambda m: f"\\x{ord(m.group()):02x}", text)
 
 
 # -- output helpers ----------------------------------------------------------------------
@@ -38,7 +46,7 @@ def _cell(value: Any, width: int = CELL_WIDTH) -> str:
         text = json.dumps(value, ensure_ascii=False, default=str)
     else:
         text = str(value)
-    text = text.replace("\r", "").replace("\n", "\\n").replace("\t", " ")
+    text = visible(text.replace("\r", "").replace("\n", "\\n").replace("\t", " "))
     return text if len(text) <= width else text[: width - 3] + "..."
 
 
@@ -86,6 +94,59 @@ def render_arrow(table: pa.Table, fmt: str, max_rows: int | None = None) -> str:
     return text
 
 
+def echo_stream(reader: pa.RecordBatchReader, fmt: str, max_rows: int) -> None:
+    """Print a query result, reading only the rows that are shown.
+
+    Table output reads ``max_rows`` + 1 rows (the extra one says whether more exist);
+    CSV and JSON are written a batch at a time.
+    """
+    if fmt == "table":
+        import pyarrow as pa
+
+        batches, seen = [], 0
+        for batch in reader:
+            batches.append(batch)
+            seen += batch.num_rows
+            if seen > max_rows:
+                break
+        table = pa.Table.from_batches(batches, schema=reader.schema)
+        text = render_arrow(table.slice(0, max_rows), "table")
+        if seen > max_rows:
+            text += "\n(more rows; use --max-rows or --format csv|json to see all)"
+        click.echo(text)
+    elif fmt == "csv":
+        _echo_csv(reader)
+    else:
+        _echo_json(reader)
+
+
+def _echo_csv(reader: pa.RecordBatchReader) -> None:
+    columns = reader.schema.names
+    tty = sys.stdout.isatty()
+    buffer = io.StringIO()
+    writer = csv.writer(buffer, lineterminator="\n")
+    writer.writerow(columns)
+    for batch in reader:
+        for record in batch.to_pylist():
+            row = [_csv_value(record[c]) for c in columns]
+            writer.writerow([visible(v) if tty and isinstance(v, str) else v for v in row])
+        click.echo(buffer.getvalue(), nl=False)
+        buffer.seek(0)
+        buffer.truncate()
+    click.echo(buffer.getvalue(), nl=False)
+
+
+def _echo_json(reader: pa.RecordBatchReader) -> None:
+    click.echo("[", nl=False)
+    first = True
+    for batch in reader:
+        for record in batch.to_pylist():
+            text = json.dumps(record, ensure_ascii=False, default=_json_default, indent=1)
+            click.echo(("\n" if first else ",\n") + text, nl=False)
+            first = False
+    click.echo("\n]" if not first else "]")
+
+
 def _json_default(value: Any) -> Any:
     """Decimals (DuckDB's sum of integers) as numbers; dates and others as text."""
     from decimal import Decimal
@@ -124,17 +185,28 @@ def _command_line() -> str:
     help="File format (default: from the extension, else sniffed).",
 )
 @click.option("--schema", help="Validate every row against a record schema (name or .json file).")
-def import_(path: str, name: str, fmt: str | None, schema: str | None) -> None:
+@click.option(
+    "--infer-types",
+    is_flag=True,
+    help="CSV: store a column as numbers or booleans when every cell is exactly such a "
+    "value (007 and 1.50 stay text). Default: every CSV cell is text.",
+)
+def import_(path: str, name: str, fmt: str | None, schema: str | None, infer_types: bool) -> None:
     """Import a feedback file as the next version of dataset NAME.
 
-    PATH is JSON Lines, a JSON array of objects, CSV with a header, or Parquet.
-    Row ids come from the file's `id` column (unique strings or integers) or
-    else from a hash of each row. Importing again creates a new version.
+    PATH is JSON Lines, a JSON array of objects, CSV with a header, or Parquet
+    (optionally gzipped). Row ids come from the file's `id` column (unique strings or
+    integers) or else from a hash of each row. Importing again creates a new version.
+    Values are stored as they are: CSV cells stay text unless --infer-types or a
+    --schema gives a column a type.
     """
     from datagen.readers import import_file
 
     with _open() as cat:
-        info = import_file(cat, path, name, format=fmt, schema=schema, command=_command_line())
+        info = import_file(
+            cat, path, name, format=fmt, schema=schema, command=_command_line(),
+            infer_types=infer_types,
+        )
     click.echo(f"Imported {info.rows} rows from {path} as {info.ref}")
 
 
@@ -181,7 +253,7 @@ def show(ref: str, n_rows: int) -> None:
         schema = cat.schema(info.ref)
         steps = cat.steps(info.ref)
         versions = cat.versions(info.dataset)
-        preview = cat.read_arrow(info.ref).slice(0, n_rows)
+        preview = cat.head(info.ref, n_rows)
     build = info.build
     click.echo(f"{info.ref}: {info.rows} rows, created {_cell(info.created_at)} UTC")
     click.echo(
@@ -256,6 +328,7 @@ def log(name: str, failed: bool, fmt: str) -> None:
         "command",
     ]
     with _open() as cat:
+        versions = _versions_or_none(cat, name) if failed else cat.versions(name)
         rows = [
             [
                 v.version,
@@ -268,7 +341,7 @@ def log(name: str, failed: bool, fmt: str) -> None:
                 v.build_id,
                 v.build.get("command"),
             ]
-            for v in cat.versions(name)
+            for v in versions
         ]
         if failed:
             rows += [
@@ -286,6 +359,18 @@ def log(name: str, failed: bool, fmt: str) -> None:
                 for b in cat.records("builds", dataset=name, status="failed")
             ]
     _echo_records(columns, rows, fmt)
+
+
+def _versions_or_none(cat: Catalog, name: str) -> list[Any]:
+    """The versions of ``name``; none (not an error) if it only has failed builds."""
+    from datagen.errors import NotFound
+
+    try:
+        return cat.versions(name)
+    except NotFound:
+        if cat.records("builds", dataset=name, status="failed"):
+            return []
+        raise
 
 
 @click.command("diff")
@@ -336,12 +421,17 @@ def diff(a: str, b: str, sample: int, as_json: bool) -> None:
 @click.option(
     "-o", "--output", required=True, type=click.Path(dir_okay=False), help="File to write."
 )
-def export(ref: str, fmt: str | None, output: str) -> None:
-    """Write one version of a dataset to a Parquet or JSON Lines file."""
+@click.option("--force", is_flag=True, help="Overwrite OUTPUT if it exists.")
+def export(ref: str, fmt: str | None, output: str, force: bool) -> None:
+    """Write one version of a dataset to a Parquet or JSON Lines file.
+
+    The file appears only once complete (written beside it, then renamed); an existing
+    file is replaced only with --force; paths inside DATAGEN_HOME are refused.
+    """
     chosen = fmt or ("jsonl" if output.endswith((".jsonl", ".json", ".ndjson")) else "parquet")
     with _open() as cat:
         info = cat.resolve(ref)
-        path = cat.export(info.ref, output, chosen)
+        path = cat.export(info.ref, output, chosen, force=force)
     click.echo(f"Wrote {info.ref} ({info.rows} rows) to {path}")
 
 
@@ -368,11 +458,20 @@ def sql(query: str, fmt: str, writable: bool, max_rows: int) -> None:
     every version is "NAME@V", step tables are "NAME@V/STEP" and "NAME/STEP".
     Also there: builds, failures, versions, steps, models, publications.
 
+    Read-only queries run on a connection that cannot write or reach files outside
+    the catalog; --write runs in one transaction that may not change system tables.
+
     Example: datagen sql 'SELECT count(*) FROM "critique-sft@1"'
     """
+    import pyarrow as pa
+
     with _open() as cat:
-        result = cat.sql(query, writable=writable)
-    click.echo(render_arrow(result, fmt, max_rows=max_rows))
+        if writable:
+            result = cat.sql(query, writable=True)
+            reader = pa.RecordBatchReader.from_batches(result.schema, result.to_batches())
+        else:
+            reader = cat.sql_reader(query)
+        echo_stream(reader, fmt, max_rows)
 
 
 def _echo_records(columns: list[str], rows: list[list[Any]], fmt: str) -> None:

@@ -4,6 +4,15 @@ Requests go out as a steady window of ``concurrency`` calls in flight (a new one
 as soon as one finishes, rather than batch-and-wait), on a persistent event loop thread
 so connections are reused across batches. 429, 5xx, timeouts and dropped connections
 are retried with exponential backoff, honouring ``Retry-After``.
+
+When the retries of a call are used up, the server is probed: if it no longer answers
+at all (connection refused, engine dead), ``BackendUnavailable`` stops the whole build
+with one line; a server that is up but fails one request makes that call a failure row.
+
+Per-request seeds: ``seed=on`` sends each call's seed, ``seed=off`` never does, and
+``seed=auto`` (the default) sends them unless the server is one known to crash on them
+(vLLM's CPU build, "CPU Generator does not use offset", detected from ``GET /version``).
+The call cache is keyed by the seed either way, so a rerun gives back the same answers.
 """
 
 from __future__ import annotations
@@ -12,6 +21,7 @@ import asyncio
 import email.utils
 import os
 import random
+import re
 import threading
 import time
 from collections.abc import Sequence
@@ -19,10 +29,16 @@ from pathlib import Path
 from typing import Any
 
 from datagen.engine.backend import Backend, Call, DoneCallback, RawAnswer
-from datagen.errors import BackendError, UsageError
+from datagen.errors import BackendError, BackendUnavailable, UsageError
 
 RETRY_STATUS = {408, 409, 425, 429, 500, 502, 503, 504}
 KEY_VARIABLES = ("DATAGEN_OPENAI_API_KEY", "OPENAI_API_KEY")
+SEED_MODES = ("auto", "on", "off")
+# Credentials that servers echo back in error bodies: never stored in `failures`.
+_SECRET = re.compile(
+    r"(?i)(bearer\s+)[^\s\"',]+|\b(sk|hf|gh[pousr]|xox[abp])[-_][A-Za-z0-9_\-]{6,}"
+    r"|(\b(?:api[_-]?key|token|secret|password)\b[\"']?\s*[:=]\s*[\"']?)[^\s\"',}]+"
+)
 
 
 class OpenAIBackend(Backend):
@@ -37,6 +53,9 @@ class OpenAIBackend(Backend):
         "backoff": "first retry delay in seconds, doubled each time (default 0.5)",
         "structured": "json_schema (OpenAI, vLLM) or json_object (llama-cpp-python server);"
         " default: asked from the server",
+        "seed": "send per-request seeds: auto (default: on, except for servers known to"
+        " crash on them, such as vLLM's CPU build), on or off; the cache keeps reruns"
+        " reproducible either way",
     }
 
     def __init__(self, spec, *, home: Path):
@@ -50,6 +69,11 @@ class OpenAIBackend(Backend):
         if self.structured not in (None, "json_schema", "json_object"):
             raise UsageError(f"model spec {spec.text!r}: structured must be json_schema or"
                              f" json_object, not {self.structured!r}")
+        self.seed_mode = spec.param("seed", "auto")
+        if self.seed_mode not in SEED_MODES:
+            raise UsageError(f"model spec {spec.text!r}: seed must be one of"
+                             f" {', '.join(SEED_MODES)}, not {self.seed_mode!r}")
+        self._sends_seeds: bool | None = None
         self._server_info: dict[str, Any] | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
         self._thread: threading.Thread | None = None
@@ -93,8 +117,42 @@ class OpenAIBackend(Backend):
         return self.structured
 
     def _headers(self) -> dict[str, str]:
-        key = next((os.environ[v] for v in KEY_VARIABLES if os.environ.get(v)), None)
+        key = _api_key()
         return {"Authorization": f"Bearer {key}"} if key else {}
+
+    @property
+    def sends_seeds(self) -> bool:
+        """Whether requests carry their seed (``seed=auto`` asks the server once)."""
+        if self._sends_seeds is None:
+            if self.seed_mode == "auto":
+                self._sends_seeds = not self._breaks_on_seeds()
+            else:
+                self._sends_seeds = self.seed_mode == "on"
+        return self._sends_seeds
+
+    def _breaks_on_seeds(self) -> bool:
+        """vLLM's CPU build crashes its engine on seeded sampling (temperature > 0)."""
+        owners = {m.get("owned_by") for m in self._models()}
+        if "vllm" not in owners:
+            return False
+        version = str(self._get_json(f"{self._root_url()}/version").get("version", ""))
+        return "cpu" in version.lower()
+
+    def _root_url(self) -> str:
+        return re.sub(r"/v1$", "", self.base_url)
+
+    def _get_json(self, url: str) -> dict[str, Any]:
+        import httpx
+
+        try:
+            reply = httpx.get(url, headers=self._headers(), timeout=10)
+            payload = reply.json() if reply.status_code == 200 else {}
+        except (httpx.HTTPError, ValueError):
+            return {}
+        return payload if isinstance(payload, dict) else {}
+
+    def describe(self) -> dict[str, Any]:
+        return {**super().describe(), "seeds": "sent" if self.sends_seeds else "not sent"}
 
     def body(self, call: Call) -> dict[str, Any]:
         request = call.request
@@ -104,8 +162,9 @@ class OpenAIBackend(Backend):
             "max_tokens": request.max_tokens,
             "temperature": request.temperature,
             "top_p": request.top_p,
-            "seed": call.seed,
         }
+        if self.sends_seeds:
+            body["seed"] = call.seed
         if request.stop:
             body["stop"] = list(request.stop)
         if request.json_schema is not None:
@@ -133,6 +192,7 @@ class OpenAIBackend(Backend):
         future.result()
 
     async def _answer_all(self, bodies: list[dict[str, Any]], done: DoneCallback) -> None:
+        """All calls, ``concurrency`` at a time; a dead server cancels the rest."""
         gate = asyncio.Semaphore(self.concurrency)
 
         async def one(index: int) -> None:
@@ -140,7 +200,12 @@ class OpenAIBackend(Backend):
                 answer = await self._post_with_retries(bodies[index])
             done(index, answer)
 
-        await asyncio.gather(*(one(i) for i in range(len(bodies))))
+        try:
+            async with asyncio.TaskGroup() as group:
+                for index in range(len(bodies)):
+                    group.create_task(one(index))
+        except BaseExceptionGroup as failed:
+            raise _first(failed) from None
 
     async def _post_with_retries(self, body: dict[str, Any]) -> RawAnswer:
         import httpx
@@ -156,15 +221,36 @@ class OpenAIBackend(Backend):
             else:
                 if reply.status_code == 200:
                     return _parse_reply(reply, started)
-                problem = f"HTTP {reply.status_code}: {reply.text[:300]}"
+                problem = f"HTTP {reply.status_code}: {redact(reply.text[:300])}"
                 if reply.status_code not in RETRY_STATUS:
                     break
                 delay = _retry_after(reply.headers.get("retry-after"), delay)
             if attempt < self.retries:
                 self.on_retry()
                 await asyncio.sleep(min(delay, 120.0))
+        gave_up = attempt == self.retries and problem and not problem.startswith("HTTP 4")
+        if gave_up and not await self._alive():
+            raise BackendUnavailable(
+                f"the model server at {self.base_url} stopped answering ({problem}); "
+                "answers received so far are cached: run the build again once it is back"
+            )
         return RawAnswer(error=f"{self.base_url}: {problem}", finish_reason="error",
                          seconds=time.perf_counter() - started)
+
+    async def _alive(self) -> bool:
+        """Does the server still answer? vLLM's /health fails once its engine is dead."""
+        import httpx
+
+        for url in (f"{self._root_url()}/health", f"{self.base_url}/models"):
+            try:
+                reply = await self._client.get(url, timeout=10)
+            except httpx.HTTPError:
+                return False
+            if reply.status_code >= 500:
+                return False
+            if reply.status_code == 200:
+                return True
+        return False
 
     def _ensure_loop(self) -> asyncio.AbstractEventLoop:
         with self._start_lock:
@@ -187,6 +273,12 @@ class OpenAIBackend(Backend):
                 self._loop, self._thread = loop, thread
         return self._loop
 
+    def embed(self, texts: Sequence[str]) -> list[list[float]]:
+        """Vectors from the server's ``/embeddings`` endpoint."""
+        from datagen.engine.backends.openai_embed import embed_remote
+
+        return embed_remote(self.base_url, self._model_id(), texts, self._headers())
+
     def close(self) -> None:
         if self._loop is None:
             return
@@ -196,6 +288,40 @@ class OpenAIBackend(Backend):
             self._thread.join(timeout=10)
         self._loop.close()
         self._loop = self._thread = self._client = None
+
+
+def _api_key() -> str | None:
+    return next((os.environ[v] for v in KEY_VARIABLES if os.environ.get(v)), None)
+
+
+def redact(text: str) -> str:
+    """``text`` without the API key or anything shaped like a credential."""
+    key = _api_key()
+    if key:
+        text = text.replace(key, "<redacted>")
+    return _SECRET.sub(_redacted, text)
+
+
+def _redacted(match: re.Match[str]) -> str:
+    if match.group(1):
+        return match.group(1) + "<redacted>"
+    if match.group(3):
+        return match.group(3) + "<redacted>"
+    return "<redacted>"
+
+
+def _first(failed: BaseExceptionGroup) -> BaseException:
+    """The error to raise from a group: a dead server first, else the first one."""
+    leaves: list[BaseException] = []
+    stack: list[BaseException] = [failed]
+    while stack:
+        item = stack.pop(0)
+        if isinstance(item, BaseExceptionGroup):
+            stack.extend(item.exceptions)
+        else:
+            leaves.append(item)
+    unavailable = [e for e in leaves if isinstance(e, BackendUnavailable)]
+    return (unavailable or leaves)[0]
 
 
 def _split_target(spec) -> tuple[str, str]:
@@ -218,7 +344,7 @@ def _parse_reply(reply: Any, started: float) -> RawAnswer:
         payload = reply.json()
         choice = payload["choices"][0]
     except (ValueError, KeyError, IndexError, TypeError) as exc:
-        return RawAnswer(error=f"malformed reply: {exc}: {reply.text[:200]}",
+        return RawAnswer(error=f"malformed reply: {exc}: {redact(reply.text[:200])}",
                          finish_reason="error", seconds=time.perf_counter() - started)
     usage = payload.get("usage") or {}
     return RawAnswer(
