@@ -12,3 +12,12 @@ from datagen import hookimpl
 @hookimpl
 def datagen_register_catalogs(register: Callable[[Path], None]) -> None:
     register(Path(__file__).parent / "catalog")
+
+
+@hookimpl
+def datagen_register_generators(register: Callable[[type[Any]], None]) -> None:
+    from .dialogues import SimulatedDialogues
+    from .prefs import SimulatedPrefs
+
+    register(SimulatedPrefs)
+    register(SimulatedDialogues)
