@@ -44,6 +44,9 @@ _EXPECTED = "expected JSON Lines, a JSON array of objects, CSV with a header, or
 CHUNK_ROWS = 8192
 CHUNK_BYTES = 8 * 1024 * 1024
 MAX_COLUMN_NAME = 255
+# The catalog's SQLite metadata keeps small tables inline, 3 columns of its own + ours,
+# and SQLite allows 2000 columns per table.
+MAX_COLUMNS = 1997
 
 
 @dataclass
@@ -320,6 +323,11 @@ def _new_column(scan: Scan, name: str, where: str, source: Source) -> None:
         )
     scan.columns[name.lower()] = name
     scan.kinds[name] = ("", "", where)
+    if len(scan.kinds) > MAX_COLUMNS - ("id" not in scan.kinds):
+        raise InvalidInput(
+            f"{where}: more than {MAX_COLUMNS} columns; the catalog stores at most "
+            f"{MAX_COLUMNS} per dataset", path=source.label
+        )
     if source.infer_types and source.format == "csv" and name not in source.converters:
         scan.candidates[name] = list(formats.INFERRED_CONVERTERS)
 
@@ -391,6 +399,11 @@ def column_name_problem(name: str) -> str | None:
 
 
 def check_column_names(names: list[str], label: str) -> None:
+    if len(names) > MAX_COLUMNS:
+        raise InvalidInput(
+            f"{len(names)} columns; the catalog stores at most {MAX_COLUMNS} per dataset",
+            path=label,
+        )
     seen: dict[str, str] = {}
     for name in names:
         problem = column_name_problem(name)

@@ -244,7 +244,7 @@ class VersionWriter:
             cur.execute("COMMIT")
         except duckdb.Error as exc:
             _rollback(cur)  # the cause is the error above, never the rollback's own
-            raise CatalogError(f"cannot commit {self.name}: {one_line(exc)}") from None
+            raise CatalogError(f"cannot commit {self.name}: {commit_cause(exc)}") from None
         return version
 
     def _register_table(self, cur, table: str, files: list[Path], schema, with_id=False) -> None:
@@ -314,6 +314,15 @@ class VersionWriter:
                 raise
             finally:
                 cur.close()
+
+
+def commit_cause(exc: BaseException) -> str:
+    """DuckDB's first line plus, for a failed DuckLake flush, the metadata store's reason."""
+    lines = [line for line in str(exc).strip().splitlines() if line.strip()]
+    if len(lines) < 2:
+        return one_line(exc)
+    reason = lines[-1].rsplit('": ', 1)[-1].strip()
+    return f"{lines[0]} ({reason[:300]})"
 
 
 def _rollback(cur: duckdb.DuckDBPyConnection) -> None:
