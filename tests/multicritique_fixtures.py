@@ -47,7 +47,7 @@ def default_script(request: ChatRequest) -> Any:
     if step == "reference":
         return {"reference": "A correct answer."}
     if step == "critique":
-        return {"units": [unit(["S1"], "Accuracy", "Wrong fact.", "Severe")]}
+        return critique_answer([unit(["S1"], "Accuracy", "Wrong fact.", "Severe")])
     if step == "meta_label":
         return {"label": "L0", "reason": "Right."}
     if step == "aggregate":
@@ -57,6 +57,18 @@ def default_script(request: ChatRequest) -> Any:
     if step == "score":
         return {"score": 7}
     raise AssertionError(f"unscripted step {step!r}")
+
+
+def critique_answer(units: list[dict[str, Any]], score: int = 5) -> dict[str, Any]:
+    """An agent's whole answer: its units, a summary per primary criterion and a score."""
+    return {
+        "units": units,
+        "summaries": [
+            {"criterion": "Correctness", "summary": f"{len(units)} flaw(s) found."},
+            {"criterion": "Clarity", "summary": "Plain enough."},
+        ],
+        "score": score,
+    }
 
 
 def unit(tags: list[str], criterion: str, description: str, severity: str) -> dict[str, Any]:
@@ -81,7 +93,8 @@ def user_text(request: ChatRequest) -> str:
 
 def unit_description(request: ChatRequest) -> str:
     """The description of the unit a meta_label request is about."""
-    match = re.search(r"flaw: (.*?); suggestion:", user_text(request))
+    labelled = user_text(request).split("The unit to label:")[-1]
+    match = re.search(r"flaw: (.*?); suggestion:", labelled)
     return match.group(1) if match else ""
 
 

@@ -12,6 +12,7 @@ import polars as pl
 import pytest
 from multicritique_fixtures import (
     ScriptedModel,
+    critique_answer,
     default_script,
     persona_of,
     unit,
@@ -94,7 +95,7 @@ def test_a_unit_citing_a_missing_tag_fails_the_check():
 def test_critique_with_an_unknown_tag_becomes_a_failure_and_other_agents_go_on():
     def script(request):
         if request.step == "critique" and _persona_index(request) == 1:
-            return {"units": [unit(["S7"], "Accuracy", "Ghost sentence.", "Minor")]}
+            return critique_answer([unit(["S7"], "Accuracy", "Ghost sentence.", "Minor")])
         return default_script(request)
 
     out, _ = run(script)
@@ -123,7 +124,7 @@ def test_critique_schema_limits_tags_and_criteria_to_the_ones_that_exist():
 def labelled_script(labels_by_description: dict[str, str], units_by_agent: dict[int, list]):
     def script(request):
         if request.step == "critique":
-            return {"units": units_by_agent.get(_persona_index(request), [])}
+            return critique_answer(units_by_agent.get(_persona_index(request), []))
         if request.step == "meta_label":
             return {"label": labels_by_description[unit_description(request)], "reason": "r"}
         return default_script(request)
@@ -173,18 +174,20 @@ def test_judge_labels_each_unit_in_its_own_request_all_in_one_call():
 # -- duplicates merge ----------------------------------------------------------------------
 
 
-def test_merge_joins_units_sharing_a_tag_and_keeps_the_most_severe_lead():
+def test_merge_joins_only_units_with_the_same_tags_and_criterion():
     units = [
-        Unit(["S1"], "Accuracy", "Wrong city.", "Severe", "Say Canberra.", 0, "a"),
-        Unit(["S1", "S2"], "Wording", "Vague.", "Minor", "Be precise.", 1, "b"),
-        Unit(["S3"], "Wording", "Typo.", "Negligible", "Fix typo.", 2, "c"),
+        Unit(["S1"], "Accuracy", "Wrong city.", "Moderate", "Say Canberra.", 0, "a"),
+        Unit(["S1"], "Accuracy", "Not the capital.", "Severe", "Name Canberra.", 1, "b"),
+        Unit(["S1"], "Wording", "Vague.", "Minor", "Be precise.", 2, "c"),
+        Unit(["S1", "S2"], "Accuracy", "Both wrong.", "Minor", "Fix both.", 3, "d"),
     ]
     merged = merge_duplicates(units)
-    assert [u.tags for u in merged] == [["S1", "S2"], ["S3"]]
-    assert merged[0].severity == "Severe" and merged[0].criterion == "Accuracy"
-    assert sorted(merged[0].sources) == ["a", "b"]
-    assert merged[0].description == "Wrong city. Vague."
-    assert merged[1].sources == ["c"]
+    assert [(u.tags, u.criterion) for u in merged] == [
+        (["S1"], "Accuracy"), (["S1"], "Wording"), (["S1", "S2"], "Accuracy")
+    ]
+    assert merged[0].severity == "Severe" and sorted(merged[0].sources) == ["a", "b"]
+    assert merged[0].description == "Not the capital. Wrong city."
+    assert [u.sources for u in merged[1:]] == [["c"], ["d"]]
 
 
 def test_final_critique_merges_duplicate_units_from_agents():
@@ -210,29 +213,45 @@ def test_final_critique_merges_duplicate_units_from_agents():
     assert "[S1]" in row["critique"] and "Wrong claim." not in row["critique"]
 
 
-def test_repairable_units_are_kept_only_when_the_aggregator_repairs_them():
-    units = {0: [unit(["S1"], "Accuracy", "a", "Minor"), unit(["S2"], "Wording", "b", "Minor")]}
+def test_every_fixable_unit_is_repaired_and_kept():
+    units = {
+        0: [
+            unit(["S1"], "Accuracy", "a", "Minor"),
+            unit(["S2"], "Wording", "b", "Minor"),
+            unit(["S2"], "Accuracy", "c", "Minor"),
+        ]
+    }
 
     def script(request):
         if request.step == "aggregate":
             return {
-                "repaired": [
-                    {
-                        "unit": 1,
-                        "criterion": "Accuracy",
-                        "severity": "Severe",
-                        "suggestion": "Say Canberra.",
-                    }
-                ],
+                "repaired": {
+                    "1": {"criterion": "Accuracy", "severity": "Severe",
+                          "description": "Sydney is not the capital.",
+                          "suggestion": "Say Canberra."},
+                    "2": {"criterion": "Wording", "severity": "Minor", "description": "b",
+                          "suggestion": "Name the size in people."},
+                    "3": {"criterion": "Arithmetic", "severity": "Minor", "description": "c",
+                          "suggestion": "Fix it."},
+                },
                 "summaries": [{"criterion": "Correctness", "summary": "Wrong."}],
                 "score": 2,
             }
-        return labelled_script({"a": "L3", "b": "L2"}, units)(request)
+        return labelled_script({"a": "L3", "b": "L6", "c": "L2"}, units)(request)
 
     out, (model,) = run(script)
     (request,) = model.requests("aggregate")
-    assert "1. [S1]" in user_text(request) and "2. [S2]" in user_text(request)
-    assert [(u["tags"], u["severity"]) for u in out.rows[0]["units"]] == [(["S1"], "Severe")]
+    text = user_text(request)
+    assert "1. [S1]" in text and "2. [S2]" in text and "3. [S2]" in text
+    assert "judge: L6 (unhelpful suggestion)" in text
+    assert set(request.json_schema["properties"]["repaired"]["required"]) == {"1", "2", "3"}
+    final = [(u["tags"], u["criterion"], u["severity"]) for u in out.rows[0]["units"]]
+    assert final == [
+        (["S1"], "Accuracy", "Severe"), (["S2"], "Arithmetic", "Minor"),
+        (["S2"], "Wording", "Minor"),
+    ]
+    assert out.steps["final_critiques"][0]["dropped_unit_ids"] == []
+    assert "Name the size in people." in out.rows[0]["critique"]
 
 
 # -- records -------------------------------------------------------------------------------
@@ -243,9 +262,9 @@ def test_sft_row_has_trl_messages_and_validates_against_its_schema():
 
     out, _ = run(default_script)
     (row,) = out.rows
-    assert [m["role"] for m in row["messages"]] == ["user", "assistant"]
+    assert [m["role"] for m in row["messages"]] == ["user", "assistant", "user", "assistant"]
     assert "Sydney. [S1]" in row["messages"][0]["content"]
-    assert row["messages"][1]["content"].endswith("Score: 4/10")
+    assert row["messages"][-1]["content"].endswith("Score: 4/10")
     assert row["score"] == 4 and row["reference"] == "A correct answer."
     assert RowValidator.for_schema("critique-sft").problem(row) is None
     for step, schema in MultiCritique.step_schemas.items():
@@ -343,14 +362,25 @@ def test_defaults_are_the_papers_and_unknown_options_are_rejected():
         MultiCritique.parse_options({"keep_labels": ["L9"]})
 
 
-def test_distinct_models_each_get_their_agents_requests():
+def test_distinct_models_each_get_their_agents_requests_without_personas():
     models = [ScriptedModel(spec=f"m{i}") for i in range(4)]
     out, _ = run(default_script, models=models)
-    for index, model in enumerate(models):
-        critiques = model.requests("critique")
-        assert len(critiques) == 1 and _persona_index(critiques[0]) == index
+    for model in models:
+        (critique,) = model.requests("critique")
+        assert persona_of(critique) == ""  # a model of its own needs no persona
     assert len(models[0].requests("meta_label")) == 4
     assert {r["model"] for r in out.steps["critique_units"]} == {"m0", "m1", "m2", "m3"}
+    assert {r["persona"] for r in out.steps["critique_units"]} == {""}
+
+
+def test_agents_sharing_a_model_get_personas():
+    models = [ScriptedModel(spec="a"), ScriptedModel(spec="b")]
+    out, _ = run(default_script, models=models)
+    assert [_persona_index(r) for r in models[0].requests("critique")] == [0, 2]
+    assert [_persona_index(r) for r in models[1].requests("critique")] == [1, 3]
+    assert {r["persona"] for r in out.steps["agent_critiques"]} == {
+        "strict-reviewer", "domain-expert", "user-advocate", "editor"
+    }
 
 
 # -- preference pairs ----------------------------------------------------------------------
@@ -397,16 +427,18 @@ def test_pair_is_kept_when_chosen_revisions_score_higher():
         pref_script({0: 8, 1: 3, 2: 5}), generator=MultiCritiquePref, revision_samples=2
     )
     pairs = {(p["chosen_agent"], p["rejected_agent"]): p for p in out.steps["preference_pairs"]}
+    # empty critiques (agents 2, 3) may not win: agent 0's unit shows the response is flawed
     assert set(pairs) == {(0, 1), (2, 1), (3, 1)}
-    assert all(p["kept"] for p in pairs.values())
-    row = next(r for r in out.rows if r["chosen_agent"] == 0)
+    assert [k for k, p in pairs.items() if p["kept"]] == [(0, 1)]
+    assert "finds no flaw" in pairs[(2, 1)]["reason"]
+    (row,) = out.rows
     assert row["severity_gap"] == 5 and row["rejected_severity"] == 5
     assert row["chosen_revision_score"] == 8 and row["rejected_revision_score"] == 3
     assert row["prompt"][0]["role"] == "user" and row["chosen"][0]["role"] == "assistant"
     assert "good0" in row["chosen"][0]["content"] and "bad1" in row["rejected"][0]["content"]
     assert RowValidator.for_schema("critique-pref").problem(row) is None
-    # 4 agents revise each of the 4 critiques twice; the scorer rates all 32 revisions.
-    assert len(model.requests("revision")) == 32 and len(model.requests("score")) == 32
+    # 4 revisers revise each of the 2 critiques twice; the scorer rates all 16 revisions.
+    assert len(model.requests("revision")) == 16 and len(model.requests("score")) == 16
     assert model.requests("aggregate") == []
 
 

@@ -1,8 +1,9 @@
 """Aggregation into one final critique per response (``critique-sft``).
 
-The ``aggregator`` role sees the units the judge kept and the ones it may repair, writes a
-summary per primary criterion and a score; the host-side rules merge duplicates and render
-the critique text the SFT conversation trains on.
+The ``aggregator`` role sees the crucial information (task, criteria, reference), the units
+the judge kept and the ones it must repair (with the judge's verdict), and writes the
+repairs, a summary per primary criterion and a score anchored on the reference. The
+host-side rules merge duplicates and render the critique the SFT conversation trains on.
 """
 
 from __future__ import annotations
@@ -10,14 +11,15 @@ from __future__ import annotations
 from typing import Any
 
 from datagen.generator import stable_id
-from datagen.steps import Ask, CheckFailed, StepKit, check_in_range, live
+from datagen.steps import Ask, StepKit, check_in_range, live
 
 from . import prompts
 from . import request_schemas as schemas
+from .conversation import critic_conversation
 from .inputs import Item
-from .logic import merge_duplicates, render_final_critique
-from .options import MultiCritiqueOptions
-from .records import Unit
+from .logic import merge_duplicates, render_critique
+from .options import LABEL_NAMES, SEVERITIES, MultiCritiqueOptions
+from .records import Unit, parse_summaries
 from .requests import step_request
 
 
@@ -32,7 +34,9 @@ def aggregate(kit: StepKit, options: MultiCritiqueOptions, items: list[Item]) ->
             o.max_tokens.aggregate,
         )
         text = prompts.aggregate(
-            item.query, item.tagged.text(), item.primary_names, kept, repairable, o.score_range
+            item.query, item.tagged.text(), item.crucial_context(), item.primary_names, kept,
+            [(u, _judged(item, u)) for u in repairable],
+            prompts.score_anchor(bool(item.reference), o.score_range),
         )
         request = step_request(o, "aggregate", text, schema, role="aggregate")
         asks.append(Ask("aggregator", request, item.input_id))
@@ -48,14 +52,14 @@ def aggregate(kit: StepKit, options: MultiCritiqueOptions, items: list[Item]) ->
             write_sft_row(kit, o, item, kept, repairable, answer.data)
 
 
+def _judged(item: Item, unit: Unit) -> str:
+    label = item.labels[unit.id]
+    return f"{label} ({LABEL_NAMES[label]}): {item.reasons.get(unit.id, '')}".strip()
+
+
 def check_aggregate(data: Any, score_range: range) -> Any:
     check_in_range(data.get("score"), score_range)
-    summaries: dict[str, str] = {}
-    for entry in data.get("summaries", []):
-        summaries.setdefault(entry["criterion"], " ".join(entry["summary"].split()))
-    if not summaries:
-        raise CheckFailed("the final critique has no summary")
-    data["summaries"] = [{"criterion": c, "summary": s} for c, s in summaries.items()]
+    data["summaries"] = parse_summaries(data)
     return data
 
 
@@ -63,13 +67,13 @@ def write_sft_row(
     kit: StepKit, options: MultiCritiqueOptions, item: Item, kept: list[Unit],
     repairable: list[Unit], data: Any,
 ) -> None:
-    repaired = apply_repairs(repairable, data.get("repaired", []), item.criteria_names)
+    repaired = apply_repairs(repairable, data.get("repaired", {}), item.criteria_names)
     final_units = merge_duplicates(kept + repaired)
     for unit in final_units:
-        unit.id = stable_id("final_unit", item.input_id, unit.tags)
-    text = render_final_critique(final_units, data["summaries"], data["score"], options.score_max)
+        unit.id = stable_id("final_unit", item.input_id, unit.tags, unit.criterion)
+    text = render_critique(final_units, data["summaries"], data["score"], options.score_max)
     row_id = stable_id("critique-sft", item.input_id)
-    kit.out.rows.append(_sft_row(item, row_id, final_units, data, text))
+    kit.out.rows.append(_sft_row(item, options, row_id, final_units, data, text))
     used = {s for u in final_units for s in u.sources}
     kit.record(
         "final_critiques",
@@ -89,9 +93,10 @@ def write_sft_row(
 
 
 def _sft_row(
-    item: Item, row_id: str, final_units: list[Unit], data: Any, text: str
+    item: Item, options: MultiCritiqueOptions, row_id: str, final_units: list[Unit], data: Any,
+    text: str,
 ) -> dict[str, Any]:
-    request = prompts.critique_request(item.query, item.tagged.text())
+    prompt, completion = critic_conversation(item, options, text)
     return {
         "id": row_id,
         "input_id": item.input_id,
@@ -107,36 +112,36 @@ def _sft_row(
         "score": data["score"],
         "critique": text,
         "agents": sorted(item.units),
-        "messages": [
-            {"role": "user", "content": request},
-            {"role": "assistant", "content": text},
-        ],
+        "messages": prompt + completion,
     }
 
 
 def apply_repairs(
-    repairable: list[Unit], repairs: list[dict], criteria_names: list[str]
+    repairable: list[Unit], repairs: dict[str, Any], criteria_names: list[str]
 ) -> list[Unit]:
-    """Units the aggregator repaired (by number); the ones it left alone are dropped."""
-    repaired: dict[int, Unit] = {}
-    for fix in repairs:
-        number = fix.get("unit")
-        if not isinstance(number, int) or not 1 <= number <= len(repairable):
-            continue
-        if fix.get("criterion") not in criteria_names or number in repaired:
-            continue
-        base = repairable[number - 1]
-        repaired[number] = Unit(
-            tags=list(base.tags),
-            criterion=fix["criterion"],
-            description=base.description,
-            severity=fix.get("severity", base.severity),
-            suggestion=" ".join(str(fix.get("suggestion", base.suggestion)).split()),
-            agent=base.agent,
-            id=base.id,
-            sources=[base.id],
+    """Every fixable unit, with the aggregator's corrections where it gave valid ones."""
+    fixed = []
+    for number, base in enumerate(repairable, 1):
+        fix = repairs.get(str(number)) or {}
+        criterion = fix.get("criterion")
+        severity = fix.get("severity")
+        fixed.append(
+            Unit(
+                tags=list(base.tags),
+                criterion=criterion if criterion in criteria_names else base.criterion,
+                description=_text(fix.get("description")) or base.description,
+                severity=severity if severity in SEVERITIES else base.severity,
+                suggestion=_text(fix.get("suggestion")) or base.suggestion,
+                agent=base.agent,
+                id=base.id,
+                sources=[base.id],
+            )
         )
-    return [repaired[n] for n in sorted(repaired)]
+    return fixed
+
+
+def _text(value: Any) -> str:
+    return " ".join(str(value or "").split())
 
 
 def final_unit_record(unit: Unit) -> dict[str, Any]:

@@ -8,8 +8,9 @@ from typing import Any
 from datagen.errors import InvalidInput
 from datagen.generator import Failure, stable_id
 
+from . import prompts
 from .options import MultiCritiqueOptions
-from .records import Criterion, Unit
+from .records import Criterion, Unit, Verdict
 from .tagging import TaggedResponse, tag_response
 
 
@@ -28,7 +29,9 @@ class Item:
     criteria: list[Criterion] = field(default_factory=list)
     reference: str = ""
     units: dict[int, list[Unit]] = field(default_factory=dict)  # agent -> its units
+    verdicts: dict[int, Verdict] = field(default_factory=dict)  # agent -> summaries, score
     labels: dict[str, str] = field(default_factory=dict)  # unit id -> L0..L6
+    reasons: dict[str, str] = field(default_factory=dict)  # unit id -> the judge's reason
     failed: bool = False
 
     @property
@@ -38,6 +41,10 @@ class Item:
     @property
     def primary_names(self) -> list[str]:
         return list(dict.fromkeys(c.primary for c in self.criteria))
+
+    def crucial_context(self) -> str:
+        """Task description, criteria and reference, as the judge and aggregator see them."""
+        return prompts.crucial_context(self.task, self.criteria, self.reference)
 
     def all_units(self) -> list[Unit]:
         return [u for agent in sorted(self.units) for u in self.units[agent]]

@@ -7,7 +7,7 @@ can pin down with plain values.
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from itertools import combinations
 from statistics import mean
@@ -22,17 +22,17 @@ def accumulated_severity(labels: Iterable[str], penalties: Mapping[str, int]) ->
 
 
 def merge_duplicates(units: Sequence[Unit]) -> list[Unit]:
-    """Merge units that cite a common tag into one unit (the most severe one leads)."""
-    groups: list[list[Unit]] = []
+    """Merge units that describe the same flaw: the same tags and the same criterion.
+
+    Units that share a tag but name different criteria are different flaws of one sentence
+    and stay apart. The most severe unit of a group leads.
+    """
+    groups: dict[tuple[tuple[str, ...], str], list[Unit]] = {}
     for unit in units:
-        touching = [g for g in groups if any(set(unit.tags) & set(u.tags) for u in g)]
-        merged_group = [unit]
-        for group in touching:
-            merged_group = group + merged_group
-            groups.remove(group)
-        groups.append(merged_group)
-    merged = [_merge_group(group) for group in groups]
-    return sorted(merged, key=lambda u: min(_tag_number(t) for t in u.tags))
+        key = (tuple(sorted(unit.tags, key=_tag_number)), unit.criterion)
+        groups.setdefault(key, []).append(unit)
+    merged = [_merge_group(group) for group in groups.values()]
+    return sorted(merged, key=lambda u: (_tag_number(u.tags[0]), len(u.tags), u.criterion))
 
 
 def _merge_group(group: list[Unit]) -> Unit:
@@ -67,15 +67,30 @@ class Pair:
     gap: int
 
 
-def preference_pairs(severities: Mapping[int, int], min_gap: int) -> list[Pair]:
-    """Every pair of agents whose accumulated severities differ by at least ``min_gap``."""
+def preference_pairs(
+    severities: Mapping[int, int], min_gap: int, max_pairs: int | None = None
+) -> list[Pair]:
+    """Pairs of agents whose accumulated severities differ by at least ``min_gap``, the
+    largest gaps first, at most ``max_pairs``."""
     pairs = []
     for a, b in combinations(sorted(severities), 2):
         gap = abs(severities[a] - severities[b])
         if gap >= min_gap and gap > 0:
             chosen, rejected = (a, b) if severities[a] < severities[b] else (b, a)
             pairs.append(Pair(chosen, rejected, gap))
-    return pairs
+    pairs.sort(key=lambda p: (-p.gap, p.chosen, p.rejected))
+    return pairs if max_pairs is None else pairs[:max_pairs]
+
+
+def response_flawed(labels: Iterable[str], flaw_labels: Collection[str]) -> bool:
+    """Whether the meta-critique confirms a real flaw in the response: some agent's unit got
+    a label saying the cited sentence is flawed (correct, or wrong only in its details)."""
+    return any(label in flaw_labels for label in labels)
+
+
+def empty_critique_may_win(chosen_units: int, flawed: bool) -> bool:
+    """An empty critique ("no flaws") may be chosen only for a response with no known flaw."""
+    return chosen_units > 0 or not flawed
 
 
 def revisions_confirm(chosen_scores: Sequence[float], rejected_scores: Sequence[float]) -> bool:
@@ -112,9 +127,10 @@ def render_units(units: Sequence[Unit]) -> str:
     return "\n".join(lines) if lines else "No flaws found."
 
 
-def render_final_critique(
+def render_critique(
     units: Sequence[Unit], summaries: Sequence[Mapping[str, str]], score: int, top: int
 ) -> str:
-    """The assistant turn of an SFT record: units, per-criterion summaries, score."""
+    """A complete critique (units, per-criterion summaries, score): the one format of the
+    SFT assistant turn and of both sides of a preference pair."""
     summary_lines = "\n".join(f"- {s['criterion']}: {s['summary']}" for s in summaries)
     return f"Flaws:\n{render_units(units)}\n\nSummary:\n{summary_lines}\n\nScore: {score}/{top}"

@@ -2,14 +2,35 @@
 
 from __future__ import annotations
 
+from typing import Literal
+
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from datagen.generator import GeneratorOptions
 
 LABELS = ("L0", "L1", "L2", "L3", "L4", "L5", "L6")
+LABEL_NAMES = {
+    "L0": "correct",
+    "L1": "false alarm",
+    "L2": "wrong criterion",
+    "L3": "wrong severity",
+    "L4": "wrong description",
+    "L5": "wrong or harmful suggestion",
+    "L6": "unhelpful suggestion",
+}
 SEVERITIES = ("Negligible", "Minor", "Moderate", "Severe")
 IMPORTANCE = ("normal", "medium", "important")
-DEFAULT_TEMPERATURES = {"ci": 0.0, "judge": 0.0, "aggregate": 0.0, "revision": 0.8, "score": 0.0}
+# Agents with a model of their own sample at "critique"; agents sharing a model take their
+# persona's temperature instead. Revisions sample as in the paper (1.0, with top-p 0.95).
+DEFAULT_TEMPERATURES = {
+    "ci": 0.0,
+    "critique": 0.7,
+    "judge": 0.0,
+    "aggregate": 0.0,
+    "revision": 1.0,
+    "score": 0.0,
+}
+DEFAULT_TOP_P = {"revision": 0.95}
 
 
 class Persona(BaseModel):
@@ -52,17 +73,19 @@ DEFAULT_PERSONAS = (
 
 
 class MaxTokens(BaseModel):
-    """Output budget per step; small on purpose so the default build stays fast."""
+    """Output budget per step, at the paper's scale: long enough that a large model writing
+    15 criteria, a full reference, ten units or a revision is never cut mid-sentence by a
+    schema's ``maxLength``. Recipes for small models lower them (see the recipe comments)."""
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
-    task_description: int = Field(64, ge=8)
-    criteria: int = Field(512, ge=16)
-    reference: int = Field(128, ge=16)
-    critique: int = Field(320, ge=16)
-    meta_label: int = Field(48, ge=8)
-    aggregate: int = Field(192, ge=16)
-    revision: int = Field(256, ge=16)
+    task_description: int = Field(256, ge=8)
+    criteria: int = Field(3072, ge=16)
+    reference: int = Field(2048, ge=16)
+    critique: int = Field(3072, ge=16)
+    meta_label: int = Field(512, ge=8)
+    aggregate: int = Field(3072, ge=16)
+    revision: int = Field(2048, ge=16)
     score: int = Field(16, ge=4)
 
 
@@ -93,20 +116,38 @@ class MultiCritiqueOptions(GeneratorOptions):
 
     # critic agents: agent i is model i of the `agents` role (cycled); personas cycle too
     agents: int = Field(4, ge=1)
+    # personas tell apart agents that share one model; agents with a model of their own
+    # (every agent a different spec, as in the paper) get none
     personas: tuple[Persona, ...] = DEFAULT_PERSONAS
-    max_units_per_agent: int = Field(3, ge=1)  # not in the paper; bounds a critique's length
+    # the paper bounds no critique: one unit per flawed sentence; 10 only bounds the schema
+    max_units_per_agent: int = Field(10, ge=1)
 
-    # MARV validation: reviser r is model r of the `revisers` role (cycled)
+    # MARV validation: reviser r is model r of the `revisers` role (cycled); every reviser x
+    # sample is its own call (its own seed and sample index) even when revisers share a model
     revisers: int = Field(4, ge=1)
     revision_samples: int = Field(8, ge=1)
+    # top-k 50 of the paper has no request field here: backends use their own default
+    top_p: dict[str, float] = Field(default_factory=dict)
 
-    # meta-critique penalties L0..L6 and what the aggregation does with each label
+    # meta-critique penalties L0..L6 and what the aggregation does with each label: keep
+    # correct units, repair those whose only fault is fixable (criterion, severity,
+    # suggestion), drop false positives (L1) and misdescribed flaws (L4)
     penalties: tuple[int, int, int, int, int, int, int] = (0, 5, 2, 1, 4, 4, 1)
     keep_labels: tuple[str, ...] = ("L0",)
-    repair_labels: tuple[str, ...] = ("L2", "L3", "L6")
+    repair_labels: tuple[str, ...] = ("L2", "L3", "L5", "L6")
+    # labels saying the cited sentence really has a flaw (all but L1 "the sentence is fine"
+    # and L4 "the flaw is not what the unit says"): an empty critique loses to any pair
+    # partner when some unit of the response carries one of these
+    flaw_labels: tuple[str, ...] = ("L0", "L2", "L3", "L5", "L6")
 
-    # preference pairs
+    # SFT conversation: "multi_turn" (the critic first writes the crucial information, then,
+    # asked again, the critique) or "single_turn" (both in one assistant turn)
+    sft_turns: Literal["multi_turn", "single_turn"] = "multi_turn"
+
+    # preference pairs: the paper has 19.7K pairs over 32.1K critiqued responses, so at most
+    # one pair per input, the one with the largest severity gap
     severity_gap: int = Field(5, ge=0)
+    max_pairs_per_input: int = Field(1, ge=1)
     score_min: int = 1
     score_max: int = 10
     math_exact_match: bool = True  # score math revisions by answer match when a reference exists
@@ -117,7 +158,7 @@ class MultiCritiqueOptions(GeneratorOptions):
 
     @model_validator(mode="after")
     def _check(self) -> MultiCritiqueOptions:
-        for label in (*self.keep_labels, *self.repair_labels):
+        for label in (*self.keep_labels, *self.repair_labels, *self.flaw_labels):
             if label not in LABELS:
                 raise ValueError(f"label {label!r} is not one of {', '.join(LABELS)}")
         if not self.personas:
@@ -130,6 +171,9 @@ class MultiCritiqueOptions(GeneratorOptions):
                 f"unknown temperature role {sorted(unknown)[0]!r};"
                 f" allowed: {', '.join(sorted(DEFAULT_TEMPERATURES))}"
             )
+        for role in self.top_p:
+            if role not in DEFAULT_TEMPERATURES:
+                raise ValueError(f"unknown top_p role {role!r}")
         return self
 
     def penalty(self, label: str) -> int:
@@ -144,6 +188,9 @@ class MultiCritiqueOptions(GeneratorOptions):
 
     def temperature(self, role: str) -> float:
         return self.temperatures.get(role, DEFAULT_TEMPERATURES[role])
+
+    def top_p_of(self, role: str) -> float:
+        return self.top_p.get(role, DEFAULT_TOP_P.get(role, 1.0))
 
     def persona(self, agent: int) -> Persona:
         return self.personas[agent % len(self.personas)]

@@ -18,9 +18,18 @@ from datagen.steps import Ask, StepKit, check_in_range, live
 
 from . import prompts
 from . import request_schemas as schemas
+from .conversation import critic_conversation
 from .critics import Severities
 from .inputs import Item
-from .logic import Pair, exact_match_score, preference_pairs, render_units, revisions_confirm
+from .logic import (
+    Pair,
+    empty_critique_may_win,
+    exact_match_score,
+    preference_pairs,
+    render_critique,
+    response_flawed,
+    revisions_confirm,
+)
 from .options import MultiCritiqueOptions
 from .requests import step_request
 from .tagging import is_math_task
@@ -31,16 +40,40 @@ Scores = dict[str, dict[int, list[int]]]  # input id -> agent -> revision scores
 def preference(
     kit: StepKit, options: MultiCritiqueOptions, items: list[Item], severities: Severities
 ) -> None:
-    candidates = {
-        item.input_id: preference_pairs(severities.get(item.input_id, {}), options.severity_gap)
-        for item in live(items)
-    }
+    candidates = {item.input_id: candidate_pairs(kit, options, item, severities)
+                  for item in live(items)}
     with_pairs = [i for i in live(items) if candidates[i.input_id]]
     revisions = revise(kit, options, with_pairs, candidates)
     scores = score(kit, options, with_pairs, revisions)
     for item in with_pairs:
         for pair in candidates[item.input_id]:
-            decide(kit, item, pair, severities[item.input_id], scores)
+            decide(kit, options, item, pair, severities[item.input_id], scores)
+
+
+def candidate_pairs(
+    kit: StepKit, options: MultiCritiqueOptions, item: Item, severities: Severities
+) -> list[Pair]:
+    """Pairs by severity gap, largest first; an empty critique may not win a pair when the
+    meta-critique confirms a flaw (such pairs are recorded as dropped, with the reason)."""
+    pairs = preference_pairs(severities.get(item.input_id, {}), options.severity_gap)
+    flawed = response_flawed(item.labels.values(), options.flaw_labels)
+    allowed = []
+    for pair in pairs:
+        if empty_critique_may_win(len(item.units[pair.chosen]), flawed):
+            allowed.append(pair)
+        else:
+            kit.record("preference_pairs", [_pair_record(item, pair, None, None, False,
+                                                         EMPTY_CHOSEN)])
+    return allowed[: options.max_pairs_per_input]
+
+
+EMPTY_CHOSEN = "dropped: the chosen critique finds no flaw, but the judge confirmed one"
+
+
+def critique_text(item: Item, options: MultiCritiqueOptions, agent: int) -> str:
+    """An agent's complete critique, in the format of the SFT assistant turn."""
+    verdict = item.verdicts[agent]
+    return render_critique(item.units[agent], verdict.summaries, verdict.score, options.score_max)
 
 
 # -- revisions ---------------------------------------------------------------------------
@@ -52,21 +85,14 @@ def revise(
 ) -> list[dict[str, Any]]:
     o = options
     asks, plans = [], []
+    schema = schemas.revision_schema(o.max_tokens.revision)
     for item in items:
         agents = sorted({a for p in candidates[item.input_id] for a in (p.chosen, p.rejected)})
         for agent in agents:
-            text = prompts.revision(item.query, item.response, render_units(item.units[agent]))
+            text = prompts.revision(item.query, item.tagged.text(), critique_text(item, o, agent))
             for reviser in range(o.revisers):
                 for sample in range(o.revision_samples):
-                    request = ChatRequest.chat(
-                        text,
-                        step="revision",
-                        json_schema=schemas.revision_schema(o.max_tokens.revision),
-                        max_tokens=o.max_tokens.revision,
-                        temperature=o.temperature("revision"),
-                        seed=o.seed + sample,
-                        sample_index=sample,
-                    )
+                    request = revision_request(o, text, schema, reviser, sample)
                     asks.append(Ask("revisers", request, item.input_id, reviser))
                     plans.append((item, agent, reviser, sample))
     revisions = []
@@ -84,6 +110,24 @@ def revise(
             }
         )
     return revisions
+
+
+def revision_request(
+    options: MultiCritiqueOptions, text: str, schema: dict, reviser: int, sample: int
+) -> ChatRequest:
+    """Reviser ``r``'s sample ``k``: its own sample index and seed, so revisers that share a
+    model still make distinct calls (and distinct cache entries)."""
+    draw = reviser * options.revision_samples + sample
+    return ChatRequest.chat(
+        text,
+        step="revision",
+        json_schema=schema,
+        max_tokens=options.max_tokens.revision,
+        temperature=options.temperature("revision"),
+        top_p=options.top_p_of("revision"),
+        seed=options.seed + draw,
+        sample_index=draw,
+    )
 
 
 # -- scoring -----------------------------------------------------------------------------
@@ -154,53 +198,63 @@ def model_scores(
 
 
 def decide(
-    kit: StepKit, item: Item, pair: Pair, severities: dict[int, int], scores: Scores
+    kit: StepKit, options: MultiCritiqueOptions, item: Item, pair: Pair,
+    severities: dict[int, int], scores: Scores,
 ) -> None:
     chosen_scores = scores.get(item.input_id, {}).get(pair.chosen, [])
     rejected_scores = scores.get(item.input_id, {}).get(pair.rejected, [])
     kept = revisions_confirm(chosen_scores, rejected_scores)
-    pair_id = stable_id("critique-pref", item.input_id, pair.chosen, pair.rejected)
     chosen_mean = float(mean(chosen_scores)) if chosen_scores else None
     rejected_mean = float(mean(rejected_scores)) if rejected_scores else None
-    kit.record(
-        "preference_pairs",
-        [
-            {
-                "id": pair_id,
-                "input_id": item.input_id,
-                "chosen_agent": pair.chosen,
-                "rejected_agent": pair.rejected,
-                "severity_gap": pair.gap,
-                "chosen_revision_score": chosen_mean,
-                "rejected_revision_score": rejected_mean,
-                "kept": kept,
-            }
-        ],
+    reason = "kept: revisions along the chosen critique score higher" if kept else (
+        "dropped: revisions along the chosen critique do not score higher"
     )
+    record = _pair_record(item, pair, chosen_mean, rejected_mean, kept, reason)
+    kit.record("preference_pairs", [record])
     if kept:
         kit.out.rows.append(
-            pref_row(item, pair, pair_id, severities, chosen_mean, rejected_mean)
+            pref_row(item, options, pair, record["id"], severities, chosen_mean, rejected_mean)
         )
+
+
+def _pair_record(
+    item: Item, pair: Pair, chosen_mean: float | None, rejected_mean: float | None,
+    kept: bool, reason: str,
+) -> dict[str, Any]:
+    return {
+        "id": stable_id("critique-pref", item.input_id, pair.chosen, pair.rejected),
+        "input_id": item.input_id,
+        "chosen_agent": pair.chosen,
+        "rejected_agent": pair.rejected,
+        "severity_gap": pair.gap,
+        "chosen_revision_score": chosen_mean,
+        "rejected_revision_score": rejected_mean,
+        "kept": kept,
+        "reason": reason,
+    }
 
 
 def pref_row(
     item: Item,
+    options: MultiCritiqueOptions,
     pair: Pair,
     pair_id: str,
     severities: dict[int, int],
     chosen_mean: float | None,
     rejected_mean: float | None,
 ) -> dict[str, Any]:
-    request = prompts.critique_request(item.query, item.tagged.text())
+    """Prompt and both answers in the SFT conversation's format (complete critiques)."""
+    prompt, chosen = critic_conversation(item, options, critique_text(item, options, pair.chosen))
+    _, rejected = critic_conversation(item, options, critique_text(item, options, pair.rejected))
     return {
         "id": pair_id,
         "input_id": item.input_id,
         "query": item.query,
         "response": item.response,
         "task_type": item.task_type,
-        "prompt": [{"role": "user", "content": request}],
-        "chosen": [{"role": "assistant", "content": render_units(item.units[pair.chosen])}],
-        "rejected": [{"role": "assistant", "content": render_units(item.units[pair.rejected])}],
+        "prompt": prompt,
+        "chosen": chosen,
+        "rejected": rejected,
         "chosen_agent": pair.chosen,
         "rejected_agent": pair.rejected,
         "chosen_severity": severities[pair.chosen],

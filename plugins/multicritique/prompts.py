@@ -1,10 +1,43 @@
-"""The prompt texts of every step. Plain functions so each prompt reads top to bottom."""
+"""The prompt texts of every step. Plain functions so each prompt reads top to bottom.
+
+Label and severity levels are spelled out wherever a model must use them, so that every
+agent, the judge and the aggregator apply the same scale.
+"""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 
 from .records import Criterion, Unit
+
+SEVERITY_LEVELS = (
+    "Severity levels:\n"
+    "- Negligible: a blemish a reader would hardly notice; the answer is as useful with or"
+    " without the fix.\n"
+    "- Minor: a small slip (wording, format, a missing detail) that does not change whether"
+    " the answer is right or usable.\n"
+    "- Moderate: a real error or omission that makes part of the answer wrong or less useful,"
+    " though its main point survives.\n"
+    "- Severe: an error that makes the answer wrong, unsafe or useless for what was asked."
+)
+
+LABEL_LEVELS = (
+    "Labels:\n"
+    "- L0 correct: the flaw is real and the unit's criterion, severity, description and"
+    " suggestion are all right.\n"
+    "- L1 false alarm: the cited sentence has no such flaw; the unit should not exist.\n"
+    "- L2 wrong criterion: the flaw is real, but it breaks a different criterion than the one"
+    " named.\n"
+    "- L3 wrong severity: the flaw is real, but it is rated more or less serious than it is.\n"
+    "- L4 wrong description: the sentence has a problem, but the unit says the wrong thing"
+    " about it.\n"
+    "- L5 wrong or harmful suggestion: the flaw is right, but following the suggestion would"
+    " not fix it or would make the answer worse.\n"
+    "- L6 unhelpful suggestion: the suggestion is reasonable but too vague or too small to"
+    " fix the flaw."
+)
+
+TAG_NOTE = "Each sentence of the response (each line, for code) ends with its tag, like [S1]."
 
 
 def task_description(query: str) -> str:
@@ -40,40 +73,55 @@ def reference(query: str, task: str, criteria_list: Sequence[Criterion]) -> str:
     )
 
 
-def critique_request(query: str, tagged_response: str) -> str:
-    """The user turn of the SFT and preference records: what a critic model is asked."""
+def score_anchor(has_reference: bool, score_range: range) -> str:
+    top = score_range.stop - 1
+    if has_reference:
+        return (
+            f"Score from {score_range.start} to {top}. The reference response scores about 8:"
+            " a response as good as the reference gets about 8, a better one more, a worse"
+            " one less."
+        )
     return (
-        "Critique the response to the query. Each sentence of the response ends with a tag"
-        " like [S1]. For every flawed sentence, cite its tag, name the criterion it breaks,"
-        " describe the flaw, rate its severity (Negligible, Minor, Moderate, Severe) and"
-        " suggest a revision. Skip flawless sentences. End with a summary and a score"
-        " from 1 to 10.\n\n"
-        f"Query:\n{query}\n\nResponse:\n{tagged_response}"
+        f"Score from {score_range.start} to {top}. A response that fully meets every"
+        " criterion scores about 8; each flaw lowers the score by its severity."
     )
+
+
+def crucial_context(task: str, criteria_list: Sequence[Criterion], ref: str) -> str:
+    """Task description, criteria and reference (when there is one), as every judge sees them."""
+    text = f"Task description:\n{task}\n\nCriteria:\n{format_criteria(criteria_list)}"
+    if ref:
+        text += f"\n\nReference response (for comparison):\n{ref}"
+    return text
 
 
 def critique(
-    query: str, tagged_response: str, task: str, criteria_list: Sequence[Criterion], ref: str
+    query: str, tagged_response: str, task: str, criteria_list: Sequence[Criterion], ref: str,
+    score_range: range,
 ) -> str:
-    reference_block = f"\n\nReference response (for comparison):\n{ref}" if ref else ""
     return (
-        "Critique the response below. Each sentence ends with a tag like [S1]. For each flawed"
-        " sentence write one unit: the tag(s) it is about, the one criterion it breaks,"
-        " what is wrong, the severity (Negligible, Minor, Moderate or Severe) and how to fix"
-        " it. Write no unit for a flawless sentence.\n\n"
-        f"Query:\n{query}\n\nTask description:\n{task}\n\n"
-        f"Criteria:\n{format_criteria(criteria_list)}{reference_block}\n\n"
-        f"Response:\n{tagged_response}\n\nAnswer in JSON with the key units."
+        f"Critique the response below. {TAG_NOTE} For each flawed sentence write one unit:"
+        " the tag(s) it is about, the one fine-grained criterion it breaks, what is wrong,"
+        " the severity and how to fix it. Write no unit for a flawless sentence. Then write"
+        " a summary for each primary criterion and a score.\n\n"
+        f"{SEVERITY_LEVELS}\n\n{score_anchor(bool(ref), score_range)}\n\n"
+        f"Query:\n{query}\n\n{crucial_context(task, criteria_list, ref)}\n\n"
+        f"Response:\n{tagged_response}\n\nAnswer in JSON with the keys units, summaries and score."
     )
 
 
-def meta_label(query: str, tagged_response: str, unit: Unit) -> str:
+def meta_label(
+    query: str, tagged_response: str, context: str, unit: Unit, others: Sequence[Unit]
+) -> str:
+    """One unit to label; the other reviewers' units are context, not to be labelled."""
+    other_block = "\n".join(f"- {format_unit(u)}" for u in others) or "(none)"
     return (
-        "A reviewer wrote one critique unit about a response. Label the unit:\n"
-        "L0 correct; L1 the cited sentence is actually fine; L2 wrong criterion;"
-        " L3 wrong severity; L4 wrong description of the flaw; L5 wrong or harmful"
-        " suggestion; L6 reasonable but unhelpful suggestion.\n\n"
-        f"Query:\n{query}\n\nResponse:\n{tagged_response}\n\nUnit:\n{format_unit(unit)}\n\n"
+        "Several reviewers critiqued a response. Label one of their units with the level"
+        " that fits it best, and give the reason.\n\n"
+        f"{LABEL_LEVELS}\n\n{SEVERITY_LEVELS}\n\n"
+        f"Query:\n{query}\n\n{context}\n\nResponse ({TAG_NOTE.lower()}):\n{tagged_response}\n\n"
+        f"The other reviewers' units on this response (context only):\n{other_block}\n\n"
+        f"The unit to label:\n{format_unit(unit)}\n\n"
         "Answer in JSON with the keys label and reason."
     )
 
@@ -81,34 +129,39 @@ def meta_label(query: str, tagged_response: str, unit: Unit) -> str:
 def aggregate(
     query: str,
     tagged_response: str,
+    context: str,
     primary: Sequence[str],
     kept: Sequence[Unit],
-    repairable: Sequence[Unit],
-    score_range: range,
+    repairable: Sequence[tuple[Unit, str]],
+    anchor: str,
 ) -> str:
-    kept_block = "\n".join(format_unit(u) for u in kept) or "(none)"
-    repair_block = "\n".join(f"{i}. {format_unit(u)}" for i, u in enumerate(repairable, 1))
+    """``repairable`` pairs each fixable unit with what the judge found wrong in it."""
+    kept_block = "\n".join(f"- {format_unit(u)}" for u in kept) or "(none)"
+    repair_block = "\n".join(
+        f"{i}. {format_unit(u)}\n   judge: {why}" for i, (u, why) in enumerate(repairable, 1)
+    )
     repair_text = (
-        f"\n\nUnits with a fixable problem (repair the criterion, severity or suggestion of"
-        f" each, by number):\n{repair_block}"
+        "\n\nUnits with a fixable fault (for each, by number, write the corrected criterion,"
+        f" severity, description and suggestion):\n{repair_block}"
         if repairable
         else ""
     )
     return (
         "Several reviewers critiqued this response and a judge checked their units. Write the"
-        f" final critique: a short summary for each primary criterion ({', '.join(primary)})"
-        f" and an overall score from {score_range.start} to {score_range.stop - 1}"
-        " (a very good response scores about 8).\n\n"
-        f"Query:\n{query}\n\nResponse:\n{tagged_response}\n\n"
+        " final critique: repair the fixable units, a summary for each primary criterion"
+        f" ({', '.join(primary)}) and an overall score.\n\n"
+        f"{SEVERITY_LEVELS}\n\n{anchor}\n\n"
+        f"Query:\n{query}\n\n{context}\n\nResponse:\n{tagged_response}\n\n"
         f"Correct units:\n{kept_block}{repair_text}\n\nAnswer in JSON."
     )
 
 
-def revision(query: str, response: str, critique_text: str) -> str:
+def revision(query: str, tagged_response: str, critique_text: str) -> str:
     return (
-        "Revise the response following the critique. Fix every flaw it names and keep"
-        " what is right.\n\n"
-        f"Query:\n{query}\n\nResponse:\n{response}\n\nCritique:\n{critique_text}\n\n"
+        f"Revise the response following the critique. {TAG_NOTE} The critique cites these"
+        " tags. Fix every flaw it names, keep what is right, and write the revised response"
+        " as plain text without tags.\n\n"
+        f"Query:\n{query}\n\nResponse:\n{tagged_response}\n\nCritique:\n{critique_text}\n\n"
         "Answer in JSON with the key revised_response."
     )
 
@@ -116,9 +169,49 @@ def revision(query: str, response: str, critique_text: str) -> str:
 def score(query: str, response: str, score_range: range) -> str:
     return (
         f"Rate the response to the query from {score_range.start} (useless or wrong) to"
-        f" {score_range.stop - 1} (perfect).\n\nQuery:\n{query}\n\nResponse:\n{response}\n\n"
-        "Answer in JSON with the key score."
+        f" {score_range.stop - 1} (perfect); a very good response scores about 8.\n\n"
+        f"Query:\n{query}\n\nResponse:\n{response}\n\nAnswer in JSON with the key score."
     )
+
+
+# -- the critic's conversation (SFT and preference rows) -----------------------------------
+
+
+def critic_first_turn(query: str, tagged_response: str) -> str:
+    """What a critic model is asked first: the crucial information for this response."""
+    return (
+        f"You will critique a response to a query. {TAG_NOTE} First write the crucial"
+        " information: what the query really asks (task description), the criteria to judge"
+        " a response by (primary dimensions, each with fine-grained criteria and their"
+        " importance), and a reference response unless the task is math or code.\n\n"
+        f"Query:\n{query}\n\nResponse:\n{tagged_response}"
+    )
+
+
+def critic_second_turn(score_range: range, has_reference: bool) -> str:
+    """The follow-up: the critique itself, against the crucial information just written."""
+    anchor = score_anchor(has_reference, score_range)
+    return (
+        "Now critique the response against these criteria. For every flawed sentence cite"
+        " its tag, name the fine-grained criterion it breaks, describe the flaw, rate its"
+        " severity and suggest a revision. Skip flawless sentences. End with a summary for"
+        f" each primary criterion and a score.\n\n{SEVERITY_LEVELS}\n\n{anchor}"
+    )
+
+
+def render_crucial_info(task: str, criteria_list: Sequence[Criterion], ref: str) -> str:
+    """The crucial information as the critic writes it: task, two-tier criteria, reference."""
+    lines = [f"Task description:\n{task}", "", "Criteria:"]
+    for primary in dict.fromkeys(c.primary for c in criteria_list):
+        lines.append(f"- {primary}")
+        lines.extend(
+            f"  - {c.name} ({c.importance}): {c.description}"
+            for c in criteria_list
+            if c.primary == primary
+        )
+    if ref:
+        lines += ["", f"Reference response:\n{ref}"]
+    return "\n".join(lines)
 
 
 def format_criteria(criteria_list: Sequence[Criterion]) -> str:

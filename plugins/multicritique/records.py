@@ -9,7 +9,16 @@ from datagen.steps import CheckFailed
 
 from .options import IMPORTANCE, SEVERITIES
 
-__all__ = ["CheckFailed", "Criterion", "Unit", "check_unit", "parse_criteria", "parse_units"]
+__all__ = [
+    "CheckFailed",
+    "Criterion",
+    "Unit",
+    "Verdict",
+    "check_unit",
+    "parse_criteria",
+    "parse_summaries",
+    "parse_units",
+]
 
 
 @dataclass(frozen=True)
@@ -40,6 +49,24 @@ class Unit:
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)
+
+
+@dataclass(frozen=True)
+class Verdict:
+    """What closes a critique: one summary per primary criterion and an overall score."""
+
+    summaries: list[dict[str, str]]
+    score: int
+
+
+def parse_summaries(data: Any) -> list[dict[str, str]]:
+    """One summary per primary criterion (the first one wins), or ``CheckFailed``."""
+    summaries: dict[str, str] = {}
+    for entry in data.get("summaries", []):
+        summaries.setdefault(entry["criterion"], _clean(entry["summary"]))
+    if not summaries:
+        raise CheckFailed("the critique has no summary")
+    return [{"criterion": c, "summary": s} for c, s in summaries.items()]
 
 
 def parse_criteria(

@@ -13,6 +13,9 @@ from datagen.shapes import bounded_list, strict_object, text, text_budget
 
 from .options import IMPORTANCE, LABELS, SEVERITIES
 
+NAME_CHARS = 80  # a criterion's name is a few words
+TYPICAL_UNITS = 4  # text limits assume this many units, so each text gets a real share
+
 
 def task_description_schema(max_tokens: int) -> dict[str, Any]:
     return strict_object({"task_description": text(text_budget(max_tokens, 12, 1))})
@@ -20,20 +23,18 @@ def task_description_schema(max_tokens: int) -> dict[str, Any]:
 
 def criteria_schema(max_primary: int, max_fine_grained: int, max_tokens: int) -> dict[str, Any]:
     fine_count = max_primary * max_fine_grained
-    # keys and punctuation: ~18 tokens per fine-grained criterion, ~10 per primary; a name
-    # takes one share of the rest and a description two
-    overhead = 8 + 10 * max_primary + 18 * fine_count
-    share = text_budget(max_tokens, overhead, max_primary + 3 * fine_count)
-    name_chars = min(40, share)
+    # keys, punctuation and a short name: ~28 tokens per fine-grained criterion, ~20 per
+    # primary; the descriptions share the rest
+    overhead = 8 + 20 * max_primary + 28 * fine_count
     fine = strict_object(
         {
-            "name": text(name_chars),
-            "description": text(2 * share),
+            "name": text(NAME_CHARS),
+            "description": text(text_budget(max_tokens, overhead, fine_count)),
             "importance": {"type": "string", "enum": list(IMPORTANCE)},
         }
     )
     primary = strict_object(
-        {"name": text(name_chars), "fine_grained": bounded_list(fine, max_fine_grained, 1)}
+        {"name": text(NAME_CHARS), "fine_grained": bounded_list(fine, max_fine_grained, 1)}
     )
     return strict_object({"primary": bounded_list(primary, max_primary, 1)})
 
@@ -43,10 +44,15 @@ def reference_schema(max_tokens: int) -> dict[str, Any]:
 
 
 def critique_schema(
-    tags: list[str], criteria: list[str], max_units: int, max_tokens: int
+    tags: list[str], criteria: list[str], primary: list[str], max_units: int,
+    score_range: range, max_tokens: int,
 ) -> dict[str, Any]:
-    # per unit: keys, tags, criterion and severity take ~40 tokens; two texts share the rest
-    chars = text_budget(max_tokens, 8 + 40 * max_units, 2 * max_units)
+    """An agent's whole critique: units, a summary per primary criterion and a score."""
+    # per unit, keys, tags, criterion and severity take ~40 tokens; texts are sized for a
+    # typical critique, so a long one may run out of tokens but never out of maxLength
+    units = min(max_units, TYPICAL_UNITS)
+    overhead = 16 + 40 * units + 12 * len(primary)
+    chars = text_budget(max_tokens, overhead, 2 * units + len(primary))
     unit = strict_object(
         {
             "tags": bounded_list({"type": "string", "enum": tags}, 3, 1),
@@ -56,7 +62,20 @@ def critique_schema(
             "suggestion": text(chars),
         }
     )
-    return strict_object({"units": bounded_list(unit, max_units)})
+    return strict_object(
+        {
+            "units": bounded_list(unit, max_units),
+            "summaries": _summaries(primary, chars),
+            "score": {"type": "integer", "enum": list(score_range)},
+        }
+    )
+
+
+def _summaries(primary: list[str], chars: int) -> dict[str, Any]:
+    summary = strict_object(
+        {"criterion": {"type": "string", "enum": primary}, "summary": text(chars)}
+    )
+    return bounded_list(summary, len(primary), 1)
 
 
 def meta_label_schema(max_tokens: int) -> dict[str, Any]:
@@ -71,23 +90,24 @@ def aggregate_schema(
     score_range: range,
     max_tokens: int,
 ) -> dict[str, Any]:
-    overhead = 12 + 14 * len(primary) + 30 * repairable
-    chars = text_budget(max_tokens, overhead, len(primary) + repairable)
-    summary = strict_object(
-        {"criterion": {"type": "string", "enum": primary}, "summary": text(chars)}
-    )
+    """Summaries and score; every fixable unit must come back repaired, keyed by number."""
+    typical = min(repairable, TYPICAL_UNITS)
+    overhead = 12 + 14 * len(primary) + 40 * typical
+    chars = text_budget(max_tokens, overhead, len(primary) + 2 * typical)
     properties: dict[str, Any] = {}
     if repairable:
-        repaired = strict_object(
+        fixed = strict_object(
             {
-                "unit": {"type": "integer", "enum": list(range(1, repairable + 1))},
                 "criterion": {"type": "string", "enum": criteria},
                 "severity": {"type": "string", "enum": list(SEVERITIES)},
+                "description": text(chars),
                 "suggestion": text(chars),
             }
         )
-        properties["repaired"] = bounded_list(repaired, repairable)
-    properties["summaries"] = bounded_list(summary, len(primary), 1)
+        properties["repaired"] = strict_object(
+            {str(n): fixed for n in range(1, repairable + 1)}
+        )
+    properties["summaries"] = _summaries(primary, chars)
     properties["score"] = {"type": "integer", "enum": list(score_range)}
     return strict_object(properties)
 
