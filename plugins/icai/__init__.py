@@ -1,0 +1,37 @@
+"""Inverse Constitutional AI: a constitution from preferences (``constitution``), pairs
+labeled by a constitution (``constitutional-prefs``), and ``datagen eval constitution``."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import click
+
+from datagen import hookimpl
+
+
+@hookimpl
+def datagen_register_generators(register: Callable[[type[Any]], None]) -> None:
+    from .generator import Annotate, Constitution
+
+    register(Constitution)
+    register(Annotate)
+
+
+@hookimpl
+def datagen_register_catalogs(register: Callable[[Path], None]) -> None:
+    register(Path(__file__).parent / "catalog")
+
+
+@hookimpl
+def datagen_register_commands(cli: click.Group) -> None:
+    from .command import eval_constitution
+
+    group = cli.commands.get("eval")
+    if group is None:
+        group = click.Group("eval", help="Evaluate datasets and models; results go to metrics.")
+        cli.add_command(group)
+    assert isinstance(group, click.Group)
+    group.add_command(eval_constitution)

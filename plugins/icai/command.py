@@ -1,0 +1,60 @@
+"""``datagen eval constitution``: how much agreement a constitution buys a judge."""
+
+from __future__ import annotations
+
+import json
+import shlex
+import sys
+from typing import Any
+
+import click
+
+
+def _options(values: tuple[str, ...]) -> dict[str, Any]:
+    from datagen.errors import UsageError
+
+    options: dict[str, Any] = {}
+    for value in values:
+        key, sep, raw = value.partition("=")
+        if not sep or not key.strip():
+            raise UsageError(f"-o {value!r}: expected KEY=VALUE")
+        try:
+            options[key.strip()] = json.loads(raw)
+        except json.JSONDecodeError:
+            options[key.strip()] = raw
+    return options
+
+
+@click.command("constitution")
+@click.argument("constitution", metavar="NAME[@V]")
+@click.option("--pairs", required=True, metavar="PREFS[@V]",
+              help="Labeled pairs: a file, a dataset version or hf:ORG/NAME.")
+@click.option("--judge", default="embedded", show_default=True, metavar="SPEC",
+              help="The model that picks a text, with the rules and without.")
+@click.option("--split", default=None, help="Only pairs whose 'split' column has this value.")
+@click.option("-o", "--option", "option_values", multiple=True, metavar="KEY=VALUE",
+              help="Column mapping and judge options of icai-annotate (e.g. preferred_column).")
+@click.option("-q", "--quiet", is_flag=True, help="No progress display.")
+def eval_constitution(constitution: str, pairs: str, judge: str, split: str | None,
+                      option_values: tuple[str, ...], quiet: bool) -> None:
+    """Agreement with the labels of a judge following CONSTITUTION vs the same judge with
+    no rules, on the pairs the rules came from (train) and on the others (held out)."""
+    from .evaluation import GROUPS, evaluate_constitution
+
+    report = evaluate_constitution(
+        constitution, pairs=pairs, judge=judge, split=split,
+        options=_options(option_values), quiet=quiet,
+        command=shlex.join(["datagen", *sys.argv[1:]]))
+    click.echo(f"{report.constitution}@{report.version}: {len(report.rules)} rules, judge {judge}")
+    click.echo(f"{'pairs':<9} {'n':>4} {'no rules':>9} {'rules':>7}")
+    for group in GROUPS:
+        m = report.metrics
+        click.echo(f"{group:<9} {m[f'pairs_{group}_rules']:>4}"
+                   f" {_pct(m[f'agreement_{group}_no_rules']):>9}"
+                   f" {_pct(m[f'agreement_{group}_rules']):>7}")
+    click.echo(f"Recorded as metric {report.metric_id}: datagen sql \"SELECT * FROM metrics"
+               f" WHERE metric_id = '{report.metric_id}'\"")
+
+
+def _pct(value: float | None) -> str:
+    return "-" if value is None else f"{value:.1%}"

@@ -1,0 +1,57 @@
+"""Propose: per preferred pair, N short rules that would explain the annotator's choice."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import polars as pl
+
+from datagen.generator import BatchOutput, Failure, GeneratorContext, stable_id
+from datagen.steps import Answer, Ask, StepKit
+
+from .options import RULE_PREFIX, ConstitutionOptions
+from .requests import propose_request
+
+
+def propose(options: ConstitutionOptions, pairs: pl.DataFrame,
+            ctx: GeneratorContext) -> BatchOutput:
+    """One proposer call per usable pair; each rule becomes a row of ``proposals``."""
+    kit = StepKit(ctx)
+    used = [p for p in pairs.to_dicts() if p["used"]]
+    asks = [Ask("proposer", _request(options, p), p["id"]) for p in used]
+    for pair, answer in zip(used, kit.structured(asks), strict=True):
+        if answer is not None:
+            kit.record("proposals", _rules(kit, options, pair, answer))
+    return kit.out
+
+
+def _request(options: ConstitutionOptions, pair: dict[str, Any]) -> Any:
+    preferred, other = (("text_a", "text_b") if pair["preferred"] == "a"
+                        else ("text_b", "text_a"))
+    return propose_request(options, pair["prompt"], pair[preferred], pair[other])
+
+
+def _rules(kit: StepKit, options: ConstitutionOptions, pair: dict[str, Any],
+           answer: Answer) -> list[dict[str, Any]]:
+    """The answer's rules with the prefix; a rule over the word limit is a failure row."""
+    records = []
+    for index, tail in enumerate(answer.data["rules"]):
+        rule = full_rule(tail)
+        words = len(rule.split())
+        if words > options.max_words:
+            kit.out.failures.append(Failure(
+                "propose", f"rule has {words} words, over max_words {options.max_words}",
+                pair["id"], raw_output=rule, detail={"index": index}))
+            continue
+        records.append({"id": stable_id(pair["id"], index, rule), "input_id": pair["id"],
+                        "pair_id": pair["id"], "index": index, "rule": rule,
+                        "model": kit.spec("proposer")})
+    return records
+
+
+def full_rule(tail: str) -> str:
+    """A proposed completion as a whole rule "Select the response that ..."."""
+    text = " ".join(tail.split()).rstrip(".")
+    if text.lower().startswith(RULE_PREFIX.lower()):
+        text = text[len(RULE_PREFIX):].strip()
+    return f"{RULE_PREFIX} {text}."
