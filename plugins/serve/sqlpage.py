@@ -36,7 +36,7 @@ def sql_page(app: App, request: Request) -> Response:
         try:
             result = run_query(app, query)
         except (CatalogError, UsageError) as exc:
-            error = str(exc)
+            error = str(exc).replace("; use --write / writable=True", "")
     form = tag("form", tag("textarea", query or EXAMPLE, name="q", id="sql", rows=5),
                tag("button", "run (ctrl+enter)", type="submit"), method="get", action="/sql")
     body: list[Any] = [form, tag("p", "Read-only: every dataset is a table by its name, "
