@@ -135,7 +135,7 @@ def test_failed_system_calls_and_invalid_user_answers_are_failure_rows():
 
 def test_the_bundled_needs_read_whole():
     rows = [json.loads(line) for line in NEEDS.read_text().splitlines()]
-    assert len(rows) == 250
+    assert len(rows) == 177
     out = run(rows[:20], user_model(["satisfied"]), clarify_rate=0.5)
     assert len(out.rows) == 20
     assert {r["clarifying_questions"] for r in out.rows} == {0, 1}

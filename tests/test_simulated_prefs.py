@@ -164,3 +164,11 @@ def test_options_reject_an_empty_pool_and_duplicate_names():
     one = {"name": "a", "instructions": "judge"}
     with pytest.raises(InvalidOptions, match="unique"):
         SimulatedPrefs.parse_options({"annotators": [one, one]})
+
+
+def test_every_routing_asks_each_annotator_about_each_pair():
+    out = run_all_stages(generator(routing="every", noise_fraction=0.0), pairs(3),
+                         ScriptedModel(prefers_good))
+    assert len(out.rows) == 3 * 13 and len({r["id"] for r in out.rows}) == 39
+    assert {r["annotator"] for r in out.rows} == {a.name for a in bundled_pool()}
+    assert all(r["preference"] == 1 and not r["is_noisy"] for r in out.rows)

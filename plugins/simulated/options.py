@@ -55,6 +55,9 @@ class PrefsOptions(GeneratorOptions):
 
     columns: PairColumns = PairColumns()
     annotators: tuple[Annotator, ...] = Field(default_factory=bundled_pool)
+    # "seeded": each pair goes to one annotator by a seeded hash (training data);
+    # "every": every annotator labels every pair (to measure annotators against gold labels)
+    routing: Literal["seeded", "every"] = "seeded"
     # share of labels replaced by a seeded coin flip (paper: half, so a quarter flipped);
     # 0 for evaluation data
     noise_fraction: float = Field(0.5, ge=0.0, le=1.0)

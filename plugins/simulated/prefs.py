@@ -63,26 +63,32 @@ class SimulatedPrefs(Generator):
 
     def annotate(self, batch: pl.DataFrame, ctx: GeneratorContext) -> BatchOutput:
         kit = StepKit(ctx)
-        pool = len(self.options.annotators)
-        jobs = [Job(pair, route(pair.pair_id, self.options.seed, pool))
-                for pair in (_pair(r) for r in batch.to_dicts())]
+        jobs = [Job(pair, k) for pair in (_pair(r) for r in batch.to_dicts())
+                for k in self.annotators_for(pair)]
         for judged in judge(kit, self.options, jobs):
             if judged is not None:
                 kit.out.rows.append(self.row(judged))
         return kit.out
 
+    def annotators_for(self, pair: Pair) -> list[int]:
+        pool = len(self.options.annotators)
+        if self.options.routing == "every":
+            return list(range(pool))
+        return [route(pair.pair_id, self.options.seed, pool)]
+
     def row(self, judged: Judged) -> dict[str, Any]:
         pair, options = judged.job.pair, self.options
+        annotator = options.annotators[judged.job.annotator].name
         noised = add_noise(judged.label, pair.pair_id, options.seed, options.noise_fraction)
         chosen, rejected = ((pair.output_1, pair.output_2) if noised.preference == 1
                             else (pair.output_2, pair.output_1))
         return {
-            "id": stable_id("simulated-prefs", pair.pair_id, options.seed),
+            "id": stable_id("simulated-prefs", pair.pair_id, annotator, options.seed),
             "input_id": pair.pair_id,
             "instruction": pair.instruction,
             "output_1": pair.output_1,
             "output_2": pair.output_2,
-            "annotator": options.annotators[judged.job.annotator].name,
+            "annotator": annotator,
             "annotator_model": judged.model,
             "preference": noised.preference,
             "annotator_preference": judged.label,
