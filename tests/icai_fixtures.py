@@ -42,9 +42,10 @@ def orthogonal_frame(limit: int | None = None) -> pl.DataFrame:
 
 
 def _responses(prompt: str) -> tuple[str, str]:
-    first = prompt.split("Response A:\n", 1)[1].split("\n\nResponse B:\n", 1)
-    second = first[1].split("\n\nRules:", 1)[0].split("\n\nFor each numbered rule", 1)[0]
-    return first[0], second.split("\n\nWhich response", 1)[0]
+    """The two responses as shown in a vote or judge prompt."""
+    first, rest = prompt.split("Response A:\n", 1)[1].split("\n\nResponse B:\n", 1)
+    return first, re.split(r"\n\n(?=For each numbered rule|Follow these rules|Which response)",
+                           rest, maxsplit=1)[0]
 
 
 def _has(text: str, word: str) -> bool:

@@ -24,12 +24,14 @@ EMPTY_TEXT = "an empty text"
 
 @dataclass(frozen=True)
 class Mapping:
-    """Which input column holds what; ``preferred`` None means text A is always preferred."""
+    """Which input column holds what. Without a ``preferred`` column, TRL pairs prefer
+    text A (``chosen``) and other pairs are unlabeled."""
 
     text_a: str
     text_b: str
     prompt: str | None
     preferred: str | None
+    a_preferred: bool = False
 
 
 @dataclass(frozen=True)
@@ -74,7 +76,7 @@ def resolve_columns(names: list[str], options: PairColumns, *, need_label: bool,
         if column is not None and column not in names:
             raise InvalidInput(f"no column {column!r}; the input has {', '.join(names)}",
                                path=where)
-    return Mapping(text_a, text_b, prompt, preferred)
+    return Mapping(text_a, text_b, prompt, preferred, a_preferred=trl and preferred is None)
 
 
 def _text_columns(names: list[str], options: PairColumns, where: str) -> tuple[str, str]:
@@ -103,8 +105,10 @@ def _pair(row: dict[str, Any], line: int, mapping: Mapping, options: PairColumns
         prompt, text_a, text_b)
     if not text_a.strip() or not text_b.strip():
         return Pair(pair_id, prompt, text_a, text_b, None, EMPTY_TEXT)
-    if mapping.preferred is None:
+    if mapping.a_preferred:
         return Pair(pair_id, prompt, text_a, text_b, _flip("a", options))
+    if mapping.preferred is None:
+        return Pair(pair_id, prompt, text_a, text_b, None, "no label")
     value = row.get(mapping.preferred)
     if value is None or not str(value).strip():
         return Pair(pair_id, prompt, text_a, text_b, None, "no label")
