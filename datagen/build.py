@@ -35,6 +35,7 @@ from datagen.generator import (
     read_later,
 )
 from datagen.home import datagen_home
+from datagen.llm import Model
 from datagen.inputs import Input, open_input, require_columns
 from datagen.outputs import OutputWriter, Tally
 from datagen.plugins import generators
@@ -126,7 +127,9 @@ def _engine(
     distinct = list(dict.fromkeys(s for specs in role_specs.values() for s in specs))
     with Engine(distinct, home=home, use_cache=use_cache, progress=progress) as engine:
         by_spec = dict(zip(distinct, engine.models, strict=True))
-        models = {role: [by_spec[s] for s in specs] for role, specs in role_specs.items()}
+        models: dict[str, list[Model]] = {
+            role: [by_spec[s] for s in specs] for role, specs in role_specs.items()
+        }
         yield engine, GeneratorContext(models=models, specs=role_specs)
 
 

@@ -172,7 +172,8 @@ def _agent_severities(
     """Each agent's accumulated severity; critiques with an unlabelled unit get none."""
     penalties = options.penalties_by_label()
     personas = persona_agents(kit, options)
-    rows, severities = [], {}
+    rows: list[dict[str, Any]] = []
+    severities: Severities = {}
     for item in items:
         severities[item.input_id] = {}
         for agent, units in sorted(item.units.items()):
