@@ -1,9 +1,14 @@
 """Engine throughput against plain baselines, measured in one run on this machine.
 
-    python bench/engine.py [--k 32] [--max-tokens 64] [--vllm MODEL_DIR]
+    python bench/engine.py [--rounds 3] [--k 64] [--max-tokens 64] [--vllm MODEL_DIR]
 
-(a) embedded: datagen's tok/s for K requests vs the same requests in a plain loop over one
-    llama-cpp-python instance (target >= 1.3x)
+(a) embedded, whole processes: the peer workload (K prompts "Write one sentence about
+    <topic>", up to 64 new tokens, temperature 0.7) through `datagen build responses` and
+    through datagen's engine alone, each in a fresh process with a cold cache, against the
+    best plain llama-cpp-python configuration on 2 cores (two `Llama` instances, one thread
+    each, in two Python threads). Process start-up, model load and the catalog commit all
+    count. Rounds alternate the sides so other load hits both; each round prints its
+    ratio, then the median and the spread (target >= 1.5x).
 (b) server: datagen's tok/s against a local server (llama.cpp's, or vLLM's with --vllm) vs a
     plain async client at the best concurrency found (target >= 0.9x)
 (c) warm cache: a rerun's wall time vs the cold run (target <= 5%)
@@ -15,50 +20,151 @@ import argparse
 import asyncio
 import json
 import os
+import sqlite3
+import statistics
 import subprocess
 import sys
 import tempfile
 import time
-from importlib import resources
 from pathlib import Path
 
+TOPICS = [
+    "the sea", "mountains", "bread", "rain", "libraries", "bicycles", "owls", "winter",
+    "coffee", "maps", "bridges", "gardens", "trains", "music", "clocks", "snow", "deserts",
+    "candles", "rivers", "chess", "bees", "lighthouses", "volcanoes", "kites", "forests",
+    "honey", "glaciers", "markets", "violins", "stars", "tea", "islands", "wolves", "paper",
+    "thunder", "caves", "apples", "harbors", "dust", "mirrors", "salt", "foxes", "bells",
+    "fog", "copper", "moss", "windmills", "lanterns", "ferns", "tides", "pottery", "sparrows",
+    "canyons", "quilts", "comets", "orchards", "ink", "pebbles", "marble", "whales", "meadows",
+    "lemons", "ladders", "clouds",
+]
 
-def prompts(k: int) -> list[str]:
-    text = resources.files("datagen.catalogs").joinpath("data/prompts.jsonl").read_text()
-    base = [json.loads(line)["prompt"] for line in text.splitlines() if line.strip()]
-    return [f"{base[i % len(base)]} (variant {i // len(base)})" for i in range(k)]
+PLAIN_TWO_INSTANCES = """
+import json, queue, sys, threading
+from llama_cpp import Llama
+model, prompts_file, max_tokens = sys.argv[1], sys.argv[2], int(sys.argv[3])
+prompts = [json.loads(line)["prompt"] for line in open(prompts_file)]
+jobs = queue.SimpleQueue()
+for i, p in enumerate(prompts):
+    jobs.put((i, p))
+tokens = []
+def work():
+    llm = Llama(model_path=model, n_ctx=4096, n_threads=1, n_threads_batch=1, verbose=False)
+    while True:
+        try:
+            i, p = jobs.get_nowait()
+        except queue.Empty:
+            return
+        out = llm.create_chat_completion([{"role": "user", "content": p}],
+                                         max_tokens=max_tokens, temperature=0.7, seed=i)
+        tokens.append(out["usage"]["completion_tokens"])
+threads = [threading.Thread(target=work) for _ in range(2)]
+for t in threads: t.start()
+for t in threads: t.join()
+print(json.dumps({"tokens": sum(tokens)}))
+"""
+
+ENGINE_ONLY = """
+import json, sys
+from pathlib import Path
+from datagen.engine import Engine
+from datagen.llm import ChatRequest
+home, prompts_file, max_tokens = Path(sys.argv[1]), sys.argv[2], int(sys.argv[3])
+prompts = [json.loads(line)["prompt"] for line in open(prompts_file)]
+requests = [ChatRequest.chat(p, max_tokens=max_tokens, temperature=0.7, top_p=0.95, seed=i)
+            for i, p in enumerate(prompts)]
+with Engine(["embedded"], home=home) as engine:
+    engine.models[0].complete(requests)
+    print(json.dumps({"tokens": engine.counters.completion_tokens}))
+"""
 
 
-def requests(k: int, max_tokens: int):
-    from datagen.llm import ChatRequest
+def write_prompts(folder: Path, k: int) -> Path:
+    path = folder / "peer-prompts.jsonl"
+    lines = [json.dumps({"id": f"p{i}", "prompt": f"Write one sentence about "
+                         f"{TOPICS[i % len(TOPICS)]}."}) for i in range(k)]
+    path.write_text("\n".join(lines) + "\n")
+    return path
 
-    return [ChatRequest.chat(p, max_tokens=max_tokens, temperature=0.7, seed=i)
-            for i, p in enumerate(prompts(k))]
+
+def timed(command: list[str], env: dict[str, str] | None = None) -> tuple[float, str]:
+    started = time.perf_counter()
+    result = subprocess.run(command, capture_output=True, text=True, env=env)
+    seconds = time.perf_counter() - started
+    if result.returncode != 0:
+        raise RuntimeError(f"{' '.join(command[:3])} failed:\n{result.stderr[-2000:]}")
+    return seconds, result.stdout
 
 
-def plain_llama_loop(k: int, max_tokens: int) -> tuple[float, int]:
-    from llama_cpp import Llama
-
+def plain_two_instances(prompts: Path, max_tokens: int) -> tuple[float, int]:
     from datagen.engine.backends.llamacpp import embedded_model_path
 
-    started = time.perf_counter()
-    # The best single-instance setting: one thread for decoding and for prompts.
-    llm = Llama(model_path=str(embedded_model_path()), n_ctx=4096, n_threads=1,
-                n_threads_batch=1, verbose=False)
-    tokens = 0
-    for i, prompt in enumerate(prompts(k)):
-        out = llm.create_chat_completion([{"role": "user", "content": prompt}],
-                                         max_tokens=max_tokens, temperature=0.7, seed=i)
-        tokens += out["usage"]["completion_tokens"]
-    return time.perf_counter() - started, tokens
+    seconds, out = timed([sys.executable, "-c", PLAIN_TWO_INSTANCES,
+                          str(embedded_model_path()), str(prompts), str(max_tokens)])
+    return seconds, json.loads(out.strip().splitlines()[-1])["tokens"]
+
+
+def engine_process(home: Path, prompts: Path, max_tokens: int) -> tuple[float, int]:
+    seconds, out = timed([sys.executable, "-c", ENGINE_ONLY, str(home), str(prompts),
+                          str(max_tokens)], env={**os.environ, "DATAGEN_HOME": str(home)})
+    return seconds, json.loads(out.strip().splitlines()[-1])["tokens"]
+
+
+def build_process(home: Path, prompts: Path, max_tokens: int) -> tuple[float, int]:
+    datagen = str(Path(sys.executable).with_name("datagen"))
+    seconds, _ = timed([datagen, "build", "responses", "--input", str(prompts), "-m",
+                        "embedded", "-o", "n=1", "-o", f"max_tokens={max_tokens}",
+                        "-o", "temperature=0.7", "-q"],
+                       env={**os.environ, "DATAGEN_HOME": str(home)})
+    return seconds, cached_completion_tokens(home)
+
+
+def cached_completion_tokens(home: Path) -> int:
+    with sqlite3.connect(home / "cache" / "calls.sqlite") as db:
+        return db.execute("SELECT coalesce(sum(completion_tokens), 0) FROM calls").fetchone()[0]
+
+
+def embedded_rounds(args: argparse.Namespace, scratch: Path) -> None:
+    prompts = write_prompts(scratch, args.k)
+    sides = {"plain": lambda home: plain_two_instances(prompts, args.max_tokens),
+             "build": lambda home: build_process(home, prompts, args.max_tokens),
+             "engine": lambda home: engine_process(home, prompts, args.max_tokens)}
+    ratios: dict[str, list[float]] = {"build": [], "engine": []}
+    for round_ in range(args.rounds):
+        order = list(sides) if round_ % 2 == 0 else list(sides)[::-1]
+        rates = {}
+        for side in order:
+            try:
+                seconds, tokens = sides[side](scratch / f"home-{side}-{round_}")
+            except RuntimeError as exc:
+                print(f"(a) {side} did not run: {exc}", flush=True)
+                continue
+            rates[side] = (tokens / seconds, seconds, tokens)
+        for side in ratios:
+            if side in rates and "plain" in rates:
+                ratios[side].append(rates[side][0] / rates["plain"][0])
+        print(f"(a) round {round_ + 1}: " + "; ".join(
+            f"{side} {rate:.0f} tok/s ({seconds:.1f}s, {tokens} tok)"
+            for side, (rate, seconds, tokens) in rates.items())
+            + f"; load average {os.getloadavg()[0]:.1f}", flush=True)
+    for side, values in ratios.items():
+        if values:
+            print(f"(a) {side} vs plain 2 x 1-thread instances, whole process, {args.k}"
+                  f" prompts: median {statistics.median(values):.2f}x, spread"
+                  f" {min(values):.2f}-{max(values):.2f}x over {len(values)} rounds"
+                  " (target >= 1.5x)")
 
 
 def datagen_run(spec: str, home: Path, k: int, max_tokens: int, use_cache: bool = True):
     from datagen.engine import Engine
+    from datagen.llm import ChatRequest
 
+    requests = [ChatRequest.chat(f"Write one sentence about {TOPICS[i % len(TOPICS)]}.",
+                                 max_tokens=max_tokens, temperature=0.7, seed=i)
+                for i in range(k)]
     started = time.perf_counter()
     with Engine([spec], home=home, use_cache=use_cache) as engine:
-        engine.models[0].complete(requests(k, max_tokens))
+        engine.models[0].complete(requests)
         counters = engine.counters
     return time.perf_counter() - started, counters
 
@@ -69,13 +175,14 @@ def plain_async_client(url: str, model: str, k: int, max_tokens: int, concurrenc
     async def run() -> int:
         gate = asyncio.Semaphore(concurrency)
         async with httpx.AsyncClient(timeout=600) as client:
-            async def one(i: int, prompt: str) -> int:
+            async def one(i: int) -> int:
+                prompt = f"Write one sentence about {TOPICS[i % len(TOPICS)]}."
                 async with gate:
                     reply = await client.post(f"{url}/chat/completions", json={
-                        "model": model, "messages": [{"role": "user", "content": prompt}],
-                        "max_tokens": max_tokens, "temperature": 0.7, "seed": i})
+                        "model": model, "max_tokens": max_tokens, "temperature": 0.7,
+                        "seed": i, "messages": [{"role": "user", "content": prompt}]})
                     return reply.json()["usage"]["completion_tokens"]
-            return sum(await asyncio.gather(*(one(i, p) for i, p in enumerate(prompts(k)))))
+            return sum(await asyncio.gather(*(one(i) for i in range(k))))
 
     started = time.perf_counter()
     tokens = asyncio.run(run())
@@ -104,33 +211,6 @@ def start_server(vllm_dir: str | None) -> tuple[subprocess.Popen, str, str]:
     return process, url, "bench"
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--k", type=int, default=32)
-    parser.add_argument("--server-k", type=int, default=16)
-    parser.add_argument("--max-tokens", type=int, default=64)
-    parser.add_argument("--vllm", metavar="MODEL_DIR", help="bench vLLM's server instead")
-    parser.add_argument("--no-server", action="store_true", help="skip (b)")
-    args = parser.parse_args()
-    scratch = Path(tempfile.mkdtemp(prefix="datagen-bench-"))
-
-    base_s, base_tok = plain_llama_loop(args.k, args.max_tokens)
-    cold_s, cold = datagen_run("embedded", scratch / "a", args.k, args.max_tokens)
-    warm_s, warm = datagen_run("embedded", scratch / "a", args.k, args.max_tokens)
-    one_s, one = datagen_run("embedded?instances=1", scratch / "c", args.k, args.max_tokens)
-    base_rate, ours = base_tok / base_s, cold.completion_tokens / cold_s
-    print(f"(a) embedded, {args.k} requests x <= {args.max_tokens} tokens:"
-          f" plain loop {base_rate:.0f} tok/s ({base_s:.1f}s), datagen {ours:.0f} tok/s"
-          f" ({cold_s:.1f}s): {ours / base_rate:.2f}x (target >= 1.3x);"
-          f" datagen with one instance {one.completion_tokens / one_s:.0f} tok/s;"
-          f" load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores")
-
-    if not args.no_server:
-        server_bench(args, scratch)
-    print(f"(c) warm cache: rerun {warm_s:.3f}s vs cold {cold_s:.2f}s: {warm_s / cold_s:.1%}"
-          f" (target <= 5%); model calls on rerun: {warm.calls}")
-
-
 def server_bench(args: argparse.Namespace, scratch: Path) -> None:
     process, url, model = start_server(args.vllm)
     try:
@@ -151,6 +231,33 @@ def server_bench(args: argparse.Namespace, scratch: Path) -> None:
     finally:
         process.terminate()
         process.wait(timeout=60)
+
+
+def warm_cache(args: argparse.Namespace, scratch: Path) -> None:
+    cold_s, _ = datagen_run("embedded", scratch / "c", args.k, args.max_tokens)
+    warm_s, warm = datagen_run("embedded", scratch / "c", args.k, args.max_tokens)
+    print(f"(c) warm cache: rerun {warm_s:.3f}s vs cold {cold_s:.2f}s: {warm_s / cold_s:.1%}"
+          f" (target <= 5%); model calls on rerun: {warm.calls}")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--k", type=int, default=64)
+    parser.add_argument("--server-k", type=int, default=16)
+    parser.add_argument("--max-tokens", type=int, default=64)
+    parser.add_argument("--vllm", metavar="MODEL_DIR", help="bench vLLM's server instead")
+    parser.add_argument("--only", choices=["a", "b", "c"], action="append",
+                        help="run only these parts (repeatable)")
+    args = parser.parse_args()
+    scratch = Path(tempfile.mkdtemp(prefix="datagen-bench-"))
+    parts = args.only or ["a", "b", "c"]
+    if "a" in parts:
+        embedded_rounds(args, scratch)
+    if "b" in parts:
+        server_bench(args, scratch)
+    if "c" in parts:
+        warm_cache(args, scratch)
 
 
 if __name__ == "__main__":

@@ -1,43 +1,42 @@
-"""GGUF models run in-process by llama.cpp (llama-cpp-python).
+"""GGUF models run in-process by llama.cpp (llama-cpp-python's low-level API).
 
-The high-level ``Llama`` runs one sequence at a time and decodes fastest with one thread,
-so throughput comes from several instances (one per core by default), each owned by a
-worker thread pulling calls from a shared queue; ctypes releases the GIL while decoding.
-Instances load lazily inside their workers, so loading the second one overlaps with the
-first one's work, and stay loaded for the next batch.
+Requests are decoded in batches: each instance is one llama.cpp context holding ``slots``
+sequences that advance together, one ``llama_decode`` per step, with continuous batching
+over every request in flight (see ``llama_batch`` and ``llama_pool``). Instances run in
+worker threads (ctypes releases the GIL while decoding), one thread each by default and one
+instance per core, so threads x instances never exceed the cores this process may use.
+The model and its contexts load on the first call and stay loaded for the next ones.
 """
 
 from __future__ import annotations
 
 import importlib.util
 import os
-import queue
 import threading
-import time
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
 
-from datagen.engine.backend import Backend, Call, DoneCallback, RawAnswer
+from datagen.engine.backend import Backend, Call, DoneCallback
+from datagen.engine.backends.llama_batch import BatchDecoder
+from datagen.engine.backends.llama_embed import LlamaEmbedder
+from datagen.engine.backends.llama_model import LoadedModel, llama_cpp_module
+from datagen.engine.backends.llama_pool import Countdown, DecoderPool
+from datagen.engine.backends.llama_sequence import Job
 from datagen.engine.cache import weights_digest
-from datagen.errors import BackendError, MissingExtra, NotFound, UsageError
+from datagen.errors import MissingExtra, NotFound, UsageError
 
 EMBEDDED_FILE = "SmolLM2-135M-Instruct.Q4_1.gguf"
-
-# llama-cpp-python silences loading by pointing file descriptors 1 and 2 at /dev/null and
-# back; two loads at once can restore each other's /dev/null and lose the process's
-# output for good. Loads are short (0.1 s), so one at a time costs nothing.
-_LOAD_LOCK = threading.Lock()
 
 
 class GGUFBackend(Backend):
     kind = "gguf"
-    description = "any GGUF file, run in-process by llama.cpp (one instance per core)"
-    example_spec = "gguf:/models/qwen2.5-0.5b-instruct-q4_k_m.gguf?instances=2"
+    description = "any GGUF file, run in-process by llama.cpp with batched decoding"
+    example_spec = "gguf:/models/qwen2.5-0.5b-instruct-q4_k_m.gguf?slots=8"
     params = {
-        "instances": "model instances run in parallel (default: number of cores)",
-        "threads": "threads per instance (default 1, the fastest per core)",
-        "n_ctx": "context length in tokens (default 4096)",
+        "instances": "llama.cpp contexts decoding in parallel (default: cores / threads)",
+        "threads": "threads per context (default 1, the fastest per core)",
+        "slots": "sequences each context decodes together (default 8)",
+        "n_ctx": "context length in tokens of each sequence (default 2048)",
     }
 
     def __init__(self, spec, *, home: Path):
@@ -45,12 +44,25 @@ class GGUFBackend(Backend):
         self.path = self.model_path()
         if not self.path.is_file():
             raise NotFound("GGUF file", str(self.path))
-        self.instances = spec.int_param("instances", usable_cores()) or 1
         self.threads = spec.int_param("threads", 1) or 1
-        self.n_ctx = spec.int_param("n_ctx", 4096)
-        self._pool: queue.LifoQueue[Any] = queue.LifoQueue()
-        self._loaded = 0
-        self._load_lock = threading.Lock()
+        self.instances = spec.int_param("instances", max(1, usable_cores() // self.threads)) or 1
+        self.slots = spec.int_param("slots", 8) or 1
+        self.n_ctx = spec.int_param("n_ctx", 2048)
+        self._pool: DecoderPool | None = None
+        self._model: LoadedModel | None = None
+        self._load_error: Exception | None = None
+        self._embedder: LlamaEmbedder | None = None
+        self._lock = threading.Lock()
+
+    def embed(self, texts: Sequence[str]) -> list[list[float]]:
+        """Mean-pooled embeddings from a separate llama.cpp context in embedding mode."""
+        from datagen.engine.backends.llama_embed import LlamaEmbedder
+
+        with self._lock:
+            if self._embedder is None:
+                self._embedder = LlamaEmbedder(self.path, threads=self.threads)
+            embedder = self._embedder
+        return embedder.embed(texts)
 
     def model_path(self) -> Path:
         if not self.spec.target:
@@ -65,105 +77,53 @@ class GGUFBackend(Backend):
         return self.path.name.removesuffix(".gguf")
 
     def answer(self, calls: Sequence[Call], done: DoneCallback) -> None:
-        jobs: queue.SimpleQueue[int] = queue.SimpleQueue()
-        for index in range(len(calls)):
-            jobs.put(index)
-        workers = [
-            threading.Thread(target=self._work, args=(calls, jobs, done), daemon=True)
-            for _ in range(min(self.instances, len(calls)))
-        ]
-        for worker in workers:
-            worker.start()
-        for worker in workers:
-            worker.join()
+        if not calls:
+            return
+        countdown = Countdown(len(calls))
+        jobs = [Job(call, self._deliver_to(countdown, done, index))
+                for index, call in enumerate(calls)]
+        self._decoders().submit(jobs)
+        countdown.wait()
 
-    def _work(self, calls: Sequence[Call], jobs: queue.SimpleQueue[int],
-              done: DoneCallback) -> None:
-        try:
-            llm = self._acquire()
-        except Exception as exc:  # report the load failure on every call this worker takes
-            error = f"could not load {self.path.name}: {exc}"
-            while True:
+    @staticmethod
+    def _deliver_to(countdown: Countdown, done: DoneCallback, index: int):
+        return lambda answer: countdown.deliver(lambda: done(index, answer))
+
+    def _decoders(self) -> DecoderPool:
+        with self._lock:
+            if self._pool is None:
+                llama_cpp_module()  # fail now, in the caller, when the extra is missing
+                self._pool = DecoderPool(self._open_decoder, self.instances)
+            return self._pool
+
+    def _open_decoder(self) -> BatchDecoder:
+        """Runs in each worker: the shared model (loaded once), then its own context."""
+        with self._lock:
+            if self._model is None and self._load_error is None:
                 try:
-                    index = jobs.get_nowait()
-                except queue.Empty:
-                    return
-                done(index, RawAnswer(error=error, finish_reason="error"))
-        try:
-            while True:
-                try:
-                    index = jobs.get_nowait()
-                except queue.Empty:
-                    return
-                done(index, self._run(llm, calls[index]))
-        finally:
-            self._pool.put(llm)
-
-    def _acquire(self) -> Any:
-        try:
-            return self._pool.get_nowait()
-        except queue.Empty:
-            pass
-        with self._load_lock:
-            if self._loaded >= self.instances:
-                return self._pool.get()
-            self._loaded += 1
-        try:
-            return self._load()
-        except BaseException:
-            with self._load_lock:
-                self._loaded -= 1
-            raise
-
-    def _load(self) -> Any:
-        try:
-            from llama_cpp import Llama
-        except ImportError:
-            raise MissingExtra("embedded", f"the {self.kind!r} backend") from None
-        try:
-            with _LOAD_LOCK:
-                return Llama(model_path=str(self.path), n_ctx=self.n_ctx,
-                             n_threads=self.threads, n_threads_batch=self.threads,
-                             verbose=False)
-        except Exception as exc:
-            raise BackendError(f"llama.cpp could not load {self.path}: {exc}") from exc
-
-    def _run(self, llm: Any, call: Call) -> RawAnswer:
-        request = call.request
-        started = time.perf_counter()
-        kwargs: dict[str, Any] = {
-            "messages": [m.as_dict() for m in request.messages],
-            "max_tokens": request.max_tokens,
-            "temperature": request.temperature,
-            "top_p": request.top_p,
-            "seed": call.seed,
-            "stop": list(request.stop) or None,
-        }
-        if request.json_schema is not None:
-            kwargs["response_format"] = {"type": "json_object", "schema": dict(request.json_schema)}
-        try:
-            llm.reset()  # no prefix reuse: the same call gives the same answer on any instance
-            result = llm.create_chat_completion(**kwargs)
-        except Exception as exc:
-            return RawAnswer(error=f"llama.cpp failed: {exc}", finish_reason="error",
-                             seconds=time.perf_counter() - started)
-        choice = result["choices"][0]
-        usage = result.get("usage") or {}
-        return RawAnswer(
-            text=choice["message"].get("content") or "",
-            finish_reason=choice.get("finish_reason") or "stop",
-            prompt_tokens=usage.get("prompt_tokens", 0),
-            completion_tokens=usage.get("completion_tokens", 0),
-            seconds=time.perf_counter() - started,
-        )
+                    self._model = LoadedModel(self.path)
+                except Exception as exc:
+                    self._load_error = exc
+            if self._load_error is not None:
+                raise self._load_error
+            model = self._model
+        assert model is not None
+        return BatchDecoder(model, slots=self.slots, n_ctx=self.n_ctx, threads=self.threads)
 
     def close(self) -> None:
-        while not self._pool.empty():
-            llm = self._pool.get_nowait()
-            close = getattr(llm, "close", None)
-            if close is not None:
-                close()
-        self._loaded = 0
+        with self._lock:
+            embedder, self._embedder = self._embedder, None
+        if embedder is not None:
+            embedder.close()
+        with self._lock:
+            pool, self._pool = self._pool, None
+        if pool is not None:
+            pool.close()
+        with self._lock:
+            model, self._model = self._model, None
+            self._load_error = None
+        if model is not None:
+            model.close()
 
 
 class EmbeddedBackend(GGUFBackend):

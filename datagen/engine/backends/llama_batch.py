@@ -1,0 +1,181 @@
+"""Batched decoding on one llama.cpp context: many sequences per ``llama_decode``.
+
+A ``BatchDecoder`` owns one context with ``slots`` sequences, each in its own KV stream.
+Every step decodes the next token of every generating sequence plus as many prompt tokens
+of newly admitted ones as fit, then samples each sequence with its own sampler chain.
+
+Prompt prefixes are reused instead of re-read: a slot keeps the KV of its last sequence
+when that one ends, and a new request goes to the free slot whose kept tokens share the
+longest prefix with its prompt (the chat template's system prompt at least). When another
+slot holds a much longer shared prefix (the same query and response seen by another agent),
+its KV stream is copied over instead.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+
+from datagen.engine.backend import RawAnswer
+from datagen.engine.backends.llama_model import LoadedModel
+from datagen.engine.backends.llama_sequence import Generation, Job
+
+# Copying a KV stream moves the whole stream; below this many extra shared tokens,
+# re-reading them is about as cheap.
+MIN_COPIED_PREFIX = 64
+
+
+@dataclass
+class Slot:
+    seq: int
+    history: list[int] = field(default_factory=list)  # tokens in this slot's KV, by position
+    generation: Generation | None = None
+
+
+class BatchDecoder:
+    """One context decoding up to ``slots`` sequences together."""
+
+    def __init__(self, model: LoadedModel, *, slots: int, n_ctx: int, threads: int,
+                 n_batch: int = 512):
+        self.model = model
+        self.lib = model.lib
+        self.n_ctx = n_ctx
+        self.n_batch = n_batch
+        self.context = model.new_context(slots=slots, n_ctx_per_slot=n_ctx, threads=threads,
+                                         n_batch=n_batch)
+        self.memory = self.lib.llama_get_memory(self.context.ctx)
+        self.batch = self.lib.llama_batch_init(n_batch, 0, 1)
+        self.slots = [Slot(seq) for seq in range(slots)]
+        self.prompt_tokens_reused = 0  # read from the KV cache instead of decoded again
+        self.prompt_tokens_copied = 0  # of those, copied over from another slot
+
+    @property
+    def free_slots(self) -> int:
+        return sum(slot.generation is None for slot in self.slots)
+
+    @property
+    def busy(self) -> bool:
+        return any(slot.generation is not None for slot in self.slots)
+
+    def admit(self, job: Job) -> None:
+        """Start a job in a free slot; a job that cannot start is answered with its error."""
+        try:
+            messages = [m.as_dict() for m in job.call.request.messages]
+            prompt = self.model.prompt_tokens(messages)
+            if len(prompt) >= self.n_ctx:
+                raise ValueError(f"the prompt has {len(prompt)} tokens; the context holds"
+                                 f" {self.n_ctx} per sequence (raise n_ctx in the model spec)")
+            slot = self._best_free_slot(prompt)
+            slot.generation = Generation(job, self.model, prompt, self._reuse(slot, prompt))
+        except Exception as exc:
+            job.finish(RawAnswer(error=f"llama.cpp could not start the request: {exc}",
+                                 finish_reason="error"))
+
+    def _best_free_slot(self, prompt: list[int]) -> Slot:
+        free = [slot for slot in self.slots if slot.generation is None]
+        return max(free, key=lambda slot: shared_prefix(slot.history, prompt))
+
+    def _reuse(self, slot: Slot, prompt: list[int]) -> int:
+        """Keep (or copy in) the longest cached prefix of ``prompt``; return its length."""
+        limit = len(prompt) - 1  # the last prompt token is decoded again for its logits
+        kept = min(shared_prefix(slot.history, prompt), limit)
+        donor = max((s for s in self.slots if s is not slot), default=None,
+                    key=lambda s: shared_prefix(s.history, prompt))
+        if donor is not None:
+            copied = min(shared_prefix(donor.history, prompt), limit)
+            if copied >= kept + MIN_COPIED_PREFIX:
+                self.lib.llama_memory_seq_cp(self.memory, donor.seq, slot.seq, -1, -1)
+                kept = copied
+                self.prompt_tokens_copied += copied
+        self.lib.llama_memory_seq_rm(self.memory, slot.seq, kept, -1)
+        self.prompt_tokens_reused += kept
+        slot.history = prompt[:kept]
+        return kept
+
+    def step(self) -> None:
+        """Decode one batch and sample every sequence that has new logits."""
+        sampled = self._fill_batch()
+        status = self.lib.llama_decode(self.context.ctx, self.batch)
+        if status != 0:
+            self.fail_all(f"llama_decode returned {status}")
+            return
+        for slot, index in sampled:
+            generation = slot.generation
+            assert generation is not None
+            token = self.lib.llama_sampler_sample(generation.sampler, self.context.ctx, index)
+            room_left = len(slot.history) + 1 < self.n_ctx
+            if generation.accept(token, room_left):
+                self._finish(slot, generation.answer())
+
+    def _fill_batch(self) -> list[tuple[Slot, int]]:
+        """Next tokens first, then prompt chunks; returns (slot, batch index) to sample."""
+        self.batch.n_tokens = 0
+        sampled = []
+        for slot, generation in self._active():
+            if generation.next_token is not None:
+                sampled.append((slot, self._add(slot, [generation.next_token])))
+                generation.next_token = None
+        for slot, generation in self._active():
+            room = self.n_batch - self.batch.n_tokens
+            if not generation.pending or room <= 0:
+                continue
+            chunk, generation.pending = generation.pending[:room], generation.pending[room:]
+            last = self._add(slot, chunk)
+            if not generation.pending:
+                sampled.append((slot, last))
+        return sampled
+
+    def _add(self, slot: Slot, tokens: list[int]) -> int:
+        """Append ``tokens`` of ``slot`` to the batch; logits for the last; its index."""
+        batch, start = self.batch, self.batch.n_tokens
+        position = len(slot.history)
+        for offset, token in enumerate(tokens):
+            i = start + offset
+            batch.token[i] = token
+            batch.pos[i] = position + offset
+            batch.n_seq_id[i] = 1
+            batch.seq_id[i][0] = slot.seq
+            batch.logits[i] = False
+        last = start + len(tokens) - 1
+        batch.logits[last] = True
+        batch.n_tokens = last + 1
+        slot.history.extend(tokens)
+        return last
+
+    def _active(self) -> Iterator[tuple[Slot, Generation]]:
+        for slot in self.slots:
+            if slot.generation is not None:
+                yield slot, slot.generation
+
+    def _finish(self, slot: Slot, answer: RawAnswer) -> None:
+        generation = slot.generation
+        assert generation is not None
+        slot.generation = None
+        generation.close()
+        generation.job.finish(answer)
+
+    def fail_all(self, error: str) -> None:
+        """Answer every sequence in flight with ``error`` and forget their KV."""
+        for slot, generation in list(self._active()):
+            self.lib.llama_memory_seq_rm(self.memory, slot.seq, -1, -1)
+            slot.history = []
+            self._finish(slot, RawAnswer(error=f"llama.cpp failed: {error}",
+                                         finish_reason="error",
+                                         seconds=generation.answer().seconds))
+
+    def close(self) -> None:
+        self.fail_all("the model was closed")
+        if self.batch is not None:
+            self.lib.llama_batch_free(self.batch)
+            self.batch = None
+        self.context.close()
+
+
+def shared_prefix(a: list[int], b: list[int]) -> int:
+    """How many leading tokens ``a`` and ``b`` have in common."""
+    n = 0
+    for x, y in zip(a, b, strict=False):
+        if x != y:
+            break
+        n += 1
+    return n
