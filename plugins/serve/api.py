@@ -25,7 +25,7 @@ def rows(app: App, request: Request, info: VersionInfo) -> Response:
     query = PageQuery(offset=request.int_param("offset", 0),
                       limit=request.int_param("limit", PAGE_SIZE, 1, MAX_PAGE_SIZE),
                       search=request.param("q"))
-    page = read_page(request.db, info.table_name, query)
+    page = read_page(request.db, info.table_name, query, rows=info.rows)
     return Response.json({"version": info.ref, "total": page.total, "offset": query.offset,
                           "columns": page.columns, "rows": page.rows})
 

@@ -84,7 +84,7 @@ def filter_form(request: Request, columns: list[str]) -> Markup:
         request.params.get("fc", []), request.params.get("fo", []),
         request.params.get("fv", []), strict=False)]
     return tag("form", tag("input", type="search", name="q", value=request.param("q"),
-                           placeholder="search all columns", id="search"),
+                           placeholder="search text columns", id="search"),
                kept, " ", choose, ops, tag("input", name="fv", placeholder="value"),
                tag("button", "apply", type="submit"),
                tag("ul", active, class_="filters") if active else None,
@@ -172,7 +172,7 @@ def dataset_page(app: App, request: Request, name: str) -> Response:
 
 def version_page(app: App, request: Request, info: VersionInfo) -> Response:
     db = request.db
-    page = read_page(db, info.table_name, page_query(request))
+    page = read_page(db, info.table_name, page_query(request), rows=info.rows)
     reviewed = reviews_of_rows(db, info, [str(r.get("id")) for r in page.rows])
     status = {"review": lambda row: _review_badge(reviewed.get(str(row.get("id"))))}
     schema = table(["column", "type"], [[c, t] for c, t in page.types.items()])

@@ -75,25 +75,41 @@ def table_columns(catalog: Any, table: str) -> list[tuple[str, str]]:
 
 
 def read_page(
-    catalog: Any, table: str, query: PageQuery, fixed: dict[str, Any] | None = None
+    catalog: Any, table: str, query: PageQuery, fixed: dict[str, Any] | None = None,
+    rows: int | None = None,
 ) -> Page:
-    """One page of ``table`` (count included) under the query's search and filters."""
-    schema = table_columns(catalog, table)
-    types = dict(schema)
+    """One page of ``table`` (count included) under the query's search and filters.
+
+    ``rows``: the table's row count when known (a version's), saving a count when nothing
+    filters. Tables ordered by ``id`` are read in two steps: the ids of the page (sorting
+    one column), then only those rows.
+    """
+    types = dict(table_columns(catalog, table))
     where, params = _where(query, types, fixed or {})
     order = _order(query, types)
     source = f"FROM {quote_table(table)} WHERE {where}"
     cur = catalog.cursor()
     try:
-        total = cur.execute(f"SELECT count(*) {source}", params).fetchone()[0]
-        result = cur.execute(
-            f"SELECT * {source} {order} LIMIT ? OFFSET ?", [*params, query.limit, query.offset]
-        )
+        total = rows if rows is not None and where == "true" else \
+            cur.execute(f"SELECT count(*) {source}", params).fetchone()[0]
+        if order == 'ORDER BY "id"' and "id" not in (fixed or {}):
+            result = _rows_by_ids(cur, table, source, params, query)
+        else:
+            result = cur.execute(f"SELECT * {source} {order} LIMIT ? OFFSET ?",
+                                 [*params, query.limit, query.offset])
         names = [d[0] for d in result.description]
-        rows = [dict(zip(names, row, strict=True)) for row in result.fetchall()]
+        found = [dict(zip(names, row, strict=True)) for row in result.fetchall()]
     finally:
         cur.close()
-    return Page(names, rows, int(total), query, types)
+    return Page(names, found, int(total), query, types)
+
+
+def _rows_by_ids(cur: Any, table: str, source: str, params: list[Any], query: PageQuery) -> Any:
+    ids = [r[0] for r in cur.execute(f"SELECT id {source} ORDER BY id LIMIT ? OFFSET ?",
+                                     [*params, query.limit, query.offset]).fetchall()]
+    marks = ", ".join("?" for _ in ids) or "NULL"
+    return cur.execute(f"SELECT * FROM {quote_table(table)} WHERE id IN ({marks}) "
+                       "ORDER BY id LIMIT ?", [*ids, query.limit])
 
 
 def _order(query: PageQuery, types: dict[str, str]) -> str:
@@ -116,11 +132,12 @@ def _where(query: PageQuery, types: dict[str, str], fixed: dict[str, Any]) -> tu
         clauses.append(clause)
         params.extend(values)
     if query.search:
-        text = " || ' ' || ".join(
-            f"coalesce(CAST({quote_ident(c)} AS VARCHAR), '')" for c in types
-        )
-        clauses.append(f"contains(lower({text}), lower(?))")
-        params.append(query.search)
+        texts = [c for c, kind in types.items() if kind == "VARCHAR"]
+        if not texts:
+            raise UsageError("this table has no text columns to search; use a column filter")
+        clauses.append("(" + " OR ".join(
+            f"contains(lower({quote_ident(c)}), ?)" for c in texts) + ")")
+        params.extend([query.search.lower()] * len(texts))
     return " AND ".join(clauses) or "true", params
 
 
