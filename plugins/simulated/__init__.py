@@ -6,6 +6,8 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+import click
+
 from datagen import hookimpl
 
 
@@ -21,3 +23,15 @@ def datagen_register_generators(register: Callable[[type[Any]], None]) -> None:
 
     register(SimulatedPrefs)
     register(SimulatedDialogues)
+
+
+@hookimpl
+def datagen_register_commands(cli: click.Group) -> None:
+    from .command import eval_annotators
+
+    group = cli.commands.get("eval")
+    if group is None:
+        group = click.Group("eval", help="Evaluate datasets and models; results go to metrics.")
+        cli.add_command(group)
+    assert isinstance(group, click.Group)
+    group.add_command(eval_annotators)
