@@ -10,7 +10,18 @@ from datagen import hookimpl
 
 @hookimpl
 def datagen_register_generators(register: Callable[[type[Any]], None]) -> None:
+    from .critic_eval import CritiqueEval
     from .generator import MultiCritique, MultiCritiquePref
+    from .heldout import CritiqueHeldout
 
     register(MultiCritique)
     register(MultiCritiquePref)
+    register(CritiqueHeldout)
+    register(CritiqueEval)
+
+
+@hookimpl
+def datagen_register_commands(cli: Any) -> None:
+    from .commands import add_to
+
+    add_to(cli)
