@@ -97,7 +97,11 @@ def cited_tags(row: dict[str, Any]) -> set[str]:
 def render_row(row: dict[str, Any]) -> Markup:
     """The whole row: short fields first, then the readable parts, then the rest."""
     done: set[str] = set()
-    blocks = [_facts(row, done), _pair(row, done)]
+    blocks = [_facts(row, done)]
+    if all(k in row for k in PAIR) and is_conversation(row.get("prompt")):
+        blocks.append(_block("prompt", conversation(row["prompt"])))
+        done.add("prompt")
+    blocks.append(_pair(row, done))
     if isinstance(row.get("tagged_response"), str):
         blocks.append(_block("tagged_response (cited sentences highlighted)",
                              tagged_response(row["tagged_response"], cited_tags(row))))
