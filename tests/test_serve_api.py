@@ -259,3 +259,27 @@ def test_other_addresses_get_a_random_token(datagen_home: Path) -> None:
         assert App(catalog, host="127.0.0.1").token is None
         exposed = App(catalog, host="0.0.0.0")
         assert exposed.token and len(exposed.token) >= 24
+
+
+def test_serve_command_prints_its_address_and_stops_on_interrupt(datagen_home: Path) -> None:
+    import signal
+    import subprocess
+    import sys
+
+    populate(datagen_home)
+    process = subprocess.Popen(
+        [sys.executable, "-m", "datagen", "serve", "--port", "0", "--reviewer", "ann"],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )
+    try:
+        first = process.stdout.readline()
+        assert first.startswith(f"Serving {datagen_home} at http://127.0.0.1:"), first
+        address = first.split(" at ")[1].split()[0]
+        assert "token" not in first
+        assert [d["name"] for d in httpx.get(address + "api/datasets").json()] == [
+            "critique-pref", "critique-sft"]
+        assert 'value="ann"' in httpx.get(address + "d/critique-sft/1/row/row-001").text
+    finally:
+        process.send_signal(signal.SIGINT)
+        out, _ = process.communicate(timeout=30)
+    assert "Stopped." in out and process.returncode == 0
