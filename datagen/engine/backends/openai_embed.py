@@ -1,7 +1,7 @@
 """Embeddings from an OpenAI-compatible server (``POST {base}/embeddings``).
 
-llama.cpp's server answers it when started with ``--embedding``; vLLM serves it for pooling
-models. A server without the endpoint is a one-line error that says so.
+vLLM serves it for pooling (embedding) models. A server without the endpoint, or one that
+answers with per-token vectors instead of one per text, is a one-line error that says so.
 """
 
 from __future__ import annotations
@@ -43,18 +43,30 @@ def embed_remote(
 def _vectors(base_url: str, reply: Any, expected: int) -> list[list[float]]:
     try:
         data = sorted(reply.json()["data"], key=lambda d: d["index"])
-        vectors = [[float(v) for v in item["embedding"]] for item in data]
-    except (ValueError, KeyError, TypeError) as exc:
+        vectors = [_pooled(item["embedding"]) for item in data]
+    except (ValueError, KeyError, TypeError, IndexError) as exc:
         raise BackendError(f"{base_url}/embeddings answered in an unknown form: {exc}") from None
-    if len(vectors) != expected or any(not v or isinstance(v[0], list) for v in vectors):
+    if len(vectors) != expected:
         raise BackendError(
-            f"{base_url}/embeddings returned {len(vectors)} pooled vectors for {expected} texts"
+            f"{base_url}/embeddings returned {len(vectors)} vectors for {expected} texts"
         )
     return vectors
+
+
+def _pooled(embedding: Any) -> list[float]:
+    """A text's pooled vector. Per-token vectors (what llama-cpp-python's server returns for a
+    generative model without a pooling layer) are refused: for SmolLM2 they measured no more
+    alike for paraphrases than for unrelated texts, so pooling them would only look right."""
+    if embedding and isinstance(embedding[0], list):
+        raise ValueError(
+            "the server returned one vector per token, not one per text; serve a model with a"
+            " pooling layer (vLLM: an embedding model) or use the embedded/gguf: backend"
+        )
+    return [float(v) for v in embedding]
 
 
 def _refused(base_url: str, reply: Any) -> str:
     hint = ""
     if reply.status_code in (404, 405, 501):
-        hint = " (does the server serve embeddings? llama.cpp needs --embedding)"
+        hint = " (does the server serve embeddings?)"
     return f"{base_url}/embeddings: HTTP {reply.status_code}{hint}: {reply.text[:200]}"
