@@ -139,3 +139,21 @@ def test_the_bundled_needs_read_whole():
     out = run(rows[:20], user_model(["satisfied"]), clarify_rate=0.5)
     assert len(out.rows) == 20
     assert {r["clarifying_questions"] for r in out.rows} == {0, 1}
+
+
+@pytest.mark.parametrize(("recipe", "row", "named"), [
+    ("simulated-prefs", {"question": "q", "answer": "a"}, "output_1"),
+    ("simulated-dialogues", {"id": "x", "text": "hello"}, "'need'"),
+])
+def test_the_cli_reports_bad_input_in_one_line(tmp_path: Path, recipe: str, row: dict,
+                                               named: str):
+    import subprocess
+    import sys
+
+    source = tmp_path / "bad.jsonl"
+    source.write_text(json.dumps(row) + "\n")
+    result = subprocess.run([sys.executable, "-m", "datagen", "build", recipe, "--input",
+                             str(source), "-q"], capture_output=True, text=True)
+    assert result.returncode != 0
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("Error: ") and named in lines[0]

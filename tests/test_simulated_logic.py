@@ -141,3 +141,36 @@ def test_pool_questions_are_picked_by_shared_words_and_not_repeated():
     assert "bees" in second and second != first
     with pytest.raises(ValueError, match="empty"):
         QuestionPool.of(["", "  "])
+
+
+def test_pool_metrics_from_labels_and_gold():
+    from datagen_plugins.simulated.evaluate import agreement_metrics
+
+    gold = {"a": 1, "b": 2, "c": 1}
+    labels = {"x": {"a": 1, "b": 2, "c": 2}, "y": {"a": 1, "b": 1, "c": 2},
+              "z": {"a": 2, "b": 2}}
+    order = ["x", "y", "z"]
+    metrics = agreement_metrics(labels, gold, seed=0, order=order)
+    routed = {pid: labels[order[route(pid, 0, 3)]].get(pid) for pid in gold}
+    expected = [routed[p] == gold[p] for p in gold if routed[p] is not None]
+    assert metrics["pool_routed_agreement"] == pytest.approx(sum(expected) / len(expected))
+    # majority: a -> 1 (right), b -> 2 (right), c -> x and y say 2 (wrong)
+    assert metrics["pool_majority_agreement"] == pytest.approx(2 / 3)
+    assert metrics["mean_annotator_agreement"] == pytest.approx((2 / 3 + 1 / 3 + 1 / 2) / 3)
+    assert metrics["pairs"] == 3 and metrics["annotators"] == 3
+    assert metrics["paper"] == {"pool_agreement_with_humans": 0.65, "human_agreement": 0.66}
+
+
+def test_gold_labels_accept_numbers_and_names_and_reject_others():
+    from datagen.errors import InvalidInput
+    from datagen_plugins.simulated.evaluate import gold_labels
+
+    rows = [{"id": "a", "instruction": "i", "output_1": "x", "output_2": "y", "preference": 2},
+            {"id": "b", "instruction": "i", "output_1": "x", "output_2": "z",
+             "preference": "output_1"},
+            {"id": "c", "instruction": "i", "output_1": "x", "output_2": "", "preference": 1}]
+    assert gold_labels(rows, PrefsOptions(), "preference") == {"a": 2, "b": 1}
+    with pytest.raises(InvalidInput, match="pair 'a': preference is 'tie'"):
+        gold_labels([{**rows[0], "preference": "tie"}], PrefsOptions(), "preference")
+    with pytest.raises(InvalidInput, match="no column 'label'"):
+        gold_labels(rows, PrefsOptions(), "label")
