@@ -270,6 +270,9 @@ def test_preference_pair_holds_complete_critiques_in_the_sft_format():
         assert "\n\nSummary:\n- Correctness: " in turn["content"]
         assert turn["content"].endswith("Score: 5/10")
     assert RowValidator.for_schema("critique-pref").problem(row) is None
+    for step, schema in MultiCritiquePref.step_schemas.items():
+        for record in out.steps[step]:
+            assert RowValidator.for_schema(schema).problem(record) is None, step
 
 
 def test_an_empty_critique_wins_only_when_no_flaw_is_confirmed():
