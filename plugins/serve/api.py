@@ -8,7 +8,13 @@ from datagen.errors import NotFound
 from datagen_plugins.serve import curate
 from datagen_plugins.serve import reviews as review_store
 from datagen_plugins.serve.app import Response
-from datagen_plugins.serve.queries import MAX_PAGE_SIZE, PAGE_SIZE, PageQuery, read_page
+from datagen_plugins.serve.queries import (
+    MAX_PAGE_SIZE,
+    PAGE_SIZE,
+    PageQuery,
+    read_page,
+    row_by_id,
+)
 
 if TYPE_CHECKING:
     from datagen.catalog import VersionInfo
@@ -31,11 +37,11 @@ def rows(app: App, request: Request, info: VersionInfo) -> Response:
 
 
 def row(app: App, request: Request, info: VersionInfo, row_id: str) -> Response:
-    page = read_page(request.db, info.table_name, PageQuery(limit=1), {"id": row_id})
-    if not page.rows:
+    found = row_by_id(request.db, info.table_name, row_id)
+    if found is None:
         raise NotFound("row", f"{info.ref}#{row_id}")
     review = review_store.review_of(request.db, info, row_id)
-    return Response.json({"version": info.ref, "row": page.rows[0],
+    return Response.json({"version": info.ref, "row": found,
                           "review": review.as_dict() if review else None})
 
 

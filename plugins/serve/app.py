@@ -104,6 +104,7 @@ class App:
         self.csrf = secrets.token_urlsafe(32)
         self.reviewer = reviewer
         self.sql_lock = threading.Lock()  # the catalog's read-only SQL connection is shared
+        self._columns: dict[str, Any] = {}  # table -> columns (tables never change)
         self._cache: dict[Any, Any] = {}
         self._cache_snapshot: int | None = None
         self._cache_lock = threading.Lock()
@@ -130,7 +131,7 @@ class App:
             return refusal
         from datagen_plugins.serve.queries import Reader
 
-        request.db = Reader(self.catalog)
+        request.db = Reader(self.catalog, self._columns)
         try:
             return self._route(request)
         except NotFound as exc:

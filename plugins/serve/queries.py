@@ -10,6 +10,7 @@ import re
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from datagen.catalog import SYSTEM_TABLES
 from datagen.errors import UsageError
 
 if TYPE_CHECKING:
@@ -63,15 +64,22 @@ class Page:
 
 
 def table_columns(catalog: Any, table: str) -> list[tuple[str, str]]:
+    """(column, type) pairs; kept per table by a ``Reader`` (catalog tables never change)."""
+    known = getattr(catalog, "columns_cache", None)
+    if known is not None and table in known and table not in SYSTEM_TABLES:
+        return known[table]
     cur = catalog.cursor()
     try:
-        return cur.execute(
+        columns = cur.execute(
             "SELECT column_name, data_type FROM duckdb_columns() WHERE database_name = 'lake' "
             "AND schema_name = 'main' AND table_name = ? ORDER BY column_index",
             [table],
         ).fetchall()
     finally:
         cur.close()
+    if known is not None:
+        known[table] = columns
+    return columns
 
 
 def read_page(
@@ -90,10 +98,11 @@ def read_page(
     source = f"FROM {quote_table(table)} WHERE {where}"
     cur = catalog.cursor()
     try:
-        total = rows if rows is not None and where == "true" else \
-            cur.execute(f"SELECT count(*) {source}", params).fetchone()[0]
-        if order == 'ORDER BY "id"' and "id" not in (fixed or {}):
-            result = _rows_by_ids(cur, table, source, params, query)
+        total = rows if rows is not None and where == "true" else None
+        if total is None and order != 'ORDER BY "id"':
+            total = cur.execute(f"SELECT count(*) {source}", params).fetchone()[0]
+        if order == 'ORDER BY "id"':
+            result, total = _rows_by_ids(cur, table, source, params, query, total)
         else:
             result = cur.execute(f"SELECT * {source} {order} LIMIT ? OFFSET ?",
                                  [*params, query.limit, query.offset])
@@ -104,12 +113,32 @@ def read_page(
     return Page(names, found, int(total), query, types)
 
 
-def _rows_by_ids(cur: Any, table: str, source: str, params: list[Any], query: PageQuery) -> Any:
-    ids = [r[0] for r in cur.execute(f"SELECT id {source} ORDER BY id LIMIT ? OFFSET ?",
-                                     [*params, query.limit, query.offset]).fetchall()]
+def _rows_by_ids(cur: Any, table: str, source: str, params: list[Any], query: PageQuery,
+                 total: int | None) -> tuple[Any, int]:
+    """The page's ids (and the match count, in the same scan), then only those rows."""
+    found = cur.execute(f"SELECT id, count(*) OVER () {source} ORDER BY id LIMIT ? OFFSET ?",
+                        [*params, query.limit, query.offset]).fetchall()
+    if total is None:
+        total = found[0][1] if found else \
+            cur.execute(f"SELECT count(*) {source}", params).fetchone()[0]
+    ids = [r[0] for r in found]
     marks = ", ".join("?" for _ in ids) or "NULL"
-    return cur.execute(f"SELECT * FROM {quote_table(table)} WHERE id IN ({marks}) "
-                       "ORDER BY id LIMIT ?", [*ids, query.limit])
+    result = cur.execute(f"SELECT * FROM {quote_table(table)} WHERE id IN ({marks}) "
+                         "ORDER BY id LIMIT ?", [*ids, query.limit])
+    return result, total
+
+
+def row_by_id(db: Any, table: str, row_id: str) -> dict[str, Any] | None:
+    """One row of a version by its id (the first, should ids repeat)."""
+    cur = db.cursor()
+    try:
+        result = cur.execute(f"SELECT * FROM {quote_table(table)} WHERE id = ? LIMIT 1",
+                             [row_id])
+        names = [d[0] for d in result.description]
+        row = result.fetchone()
+    finally:
+        cur.close()
+    return dict(zip(names, row, strict=True)) if row else None
 
 
 def _order(query: PageQuery, types: dict[str, str]) -> str:
@@ -206,8 +235,9 @@ class Reader:
     so the read helpers here and in ``reviews`` take either.
     """
 
-    def __init__(self, catalog: Catalog):
+    def __init__(self, catalog: Catalog, columns_cache: dict[str, Any] | None = None):
         self.catalog = catalog
+        self.columns_cache = columns_cache
         self._cursor: Any = None
 
     def cursor(self) -> Reader:

@@ -14,9 +14,8 @@ from datagen.errors import DatagenError, NotFound
 from datagen_plugins.serve.app import Response
 from datagen_plugins.serve.html import Markup, cell_text, layout, link, short, table, tag, url
 from datagen_plugins.serve.queries import (
-    PageQuery,
     neighbours,
-    read_page,
+    row_by_id,
     rows_where,
     steps_of,
     table_columns,
@@ -33,10 +32,9 @@ LINEAGE_HOPS = 5
 
 def row_page(app: App, request: Request, info: VersionInfo, row_id: str) -> Response:
     db = request.db
-    page = read_page(db, info.table_name, PageQuery(limit=1), {"id": row_id})
-    if not page.rows:
+    row = row_by_id(db, info.table_name, row_id)
+    if row is None:
         raise NotFound("row", f"{info.ref}#{row_id}")
-    row = page.rows[0]
     place = neighbours(db, info.table_name, row_id)
     body = [
         _navigation(info, place),
