@@ -29,3 +29,21 @@ def token_rows(lengths: list[int], seed: int = 1, vocab: int = 97) -> list[list[
 
     rng = random.Random(seed)
     return [[rng.randrange(3, vocab) for _ in range(n)] for n in lengths]
+
+
+def word_tokenizer(vocab_size: int = TINY_SMOLLM2["vocab_size"]) -> Any:
+    """Whitespace words ``w3``..; ``<pad>``, ``</s>``, ``<unk>`` are ids 0-2."""
+    from tokenizers import Tokenizer, models, pre_tokenizers
+    from transformers import PreTrainedTokenizerFast
+
+    special = ["<pad>", "</s>", "<unk>"]
+    vocab = {name: i for i, name in enumerate(special)}
+    vocab |= {f"w{i}": i for i in range(len(special), vocab_size)}
+    core = Tokenizer(models.WordLevel(vocab, unk_token="<unk>"))
+    core.pre_tokenizer = pre_tokenizers.WhitespaceSplit()
+    return PreTrainedTokenizerFast(tokenizer_object=core, pad_token="<pad>", eos_token="</s>",
+                                   unk_token="<unk>")
+
+
+def words(tokens: list[int]) -> str:
+    return " ".join(f"w{t}" for t in tokens)

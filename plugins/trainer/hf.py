@@ -122,7 +122,7 @@ def isolate_packed_rows(trainer: Any, settings: speed.Settings, tokenizer: Any) 
         return
     from datagen_plugins.trainer.packing import IsolatedRowsCollator
 
-    trainer.data_collator = IsolatedRowsCollator(tokenizer.pad_token_id)
+    trainer.data_collator = IsolatedRowsCollator(tokenizer.pad_token_id, count_tokens=True)
 
 
 # ----------------------------------------------------------------------------- pieces
@@ -334,6 +334,10 @@ def final_metrics(
     metrics["steps"] = float(progress.steps)
     metrics["tokens"] = float(counter.tokens)
     metrics["tokens_per_second"] = counter.tokens / seconds if seconds else 0.0
+    metrics["real_token_share"] = counter.real_share
+    steady = progress.steady_tokens_per_second()
+    if steady is not None:
+        metrics["steady_tokens_per_second"] = steady
     return metrics
 
 

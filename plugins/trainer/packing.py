@@ -28,9 +28,11 @@ IGNORE = -100
 class IsolatedRowsCollator:
     """Stacks packed rows as ``[batch, width]`` with per-conversation positions and labels."""
 
-    def __init__(self, pad_id: int, pad_to_multiple_of: int | None = None):
+    def __init__(self, pad_id: int, pad_to_multiple_of: int | None = None,
+                 count_tokens: bool = False):
         self.pad_id = pad_id
         self.pad_to_multiple_of = pad_to_multiple_of
+        self.count_tokens = count_tokens  # add the real-token count for progress.TokenCounter
 
     def __call__(self, rows: list[dict[str, Any]]) -> dict[str, Any]:
         import torch
@@ -47,7 +49,10 @@ class IsolatedRowsCollator:
             lengths = list(row.get("seq_lengths") or [length])
             positions[index] = row_positions(lengths, width)
             labels[index, sequence_starts(lengths)] = IGNORE
-        return {"input_ids": ids, "labels": labels, "position_ids": positions, "use_cache": False}
+        batch = {"input_ids": ids, "labels": labels, "position_ids": positions, "use_cache": False}
+        if self.count_tokens:
+            batch["real_tokens"] = sum(len(row["input_ids"]) for row in rows)
+        return batch
 
     def _width(self, longest: int) -> int:
         step = self.pad_to_multiple_of or 1

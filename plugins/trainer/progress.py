@@ -8,16 +8,22 @@ from typing import Any
 
 from transformers import TrainerCallback
 
+REAL_TOKENS = "real_tokens"
+"""Batch key a collator may set when its input_ids hold padding that no mask shows."""
+
 
 class TokenCounter:
-    """Counts the real (non-pad) tokens each training micro-batch feeds the model.
+    """Counts the real (non-pad) tokens, and the token slots, each micro-batch feeds the model.
 
     Counted in the main process around ``compute_loss``, so it works with dataloader
-    workers and with every TRL collator (padded masks or padding-free ``input_ids``).
+    workers and with every collator: padded masks, padding-free ``input_ids``, or packed
+    rows whose collator says how many of its slots are real (``REAL_TOKENS``, removed
+    here before the model sees the batch). ``slots / tokens`` is the padding overhead.
     """
 
     def __init__(self) -> None:
         self.tokens = 0
+        self.slots = 0
 
     @classmethod
     def attach(cls, trainer: Any) -> TokenCounter:
@@ -32,30 +38,51 @@ class TokenCounter:
         return counter
 
     def add(self, inputs: dict[str, Any]) -> None:
+        ids = [v for k, v in inputs.items() if k.endswith("input_ids") and v is not None]
+        self.slots += int(sum(v.numel() for v in ids))
+        if REAL_TOKENS in inputs:
+            self.tokens += int(inputs.pop(REAL_TOKENS))
+            return
         masks = [v for k, v in inputs.items() if k.endswith("attention_mask") and v is not None]
         if masks:
             self.tokens += int(sum(int(m.sum()) for m in masks))
             return
-        ids = [v for k, v in inputs.items() if k.endswith("input_ids") and v is not None]
         self.tokens += int(sum(v.numel() for v in ids))
+
+    @property
+    def real_share(self) -> float:
+        return self.tokens / self.slots if self.slots else 0.0
 
 
 class Progress(TrainerCallback):
     """Prints one line per logging step and keeps the losses for the final metrics."""
 
-    def __init__(self, emit: Callable[[str], None], counter: TokenCounter):
+    def __init__(self, emit: Callable[[str], None], counter: TokenCounter, warmup_steps: int = 2):
         self.emit = emit
         self.counter = counter
         self.losses: list[float] = []
         self.last_logs: dict[str, Any] = {}
         self.steps = 0
         self.started = time.perf_counter()
+        self.warmup_steps = warmup_steps
+        self.warm: tuple[float, int] | None = None  # (time, tokens) when warm-up ended
+        self.last: tuple[float, int] = (self.started, 0)
 
     def on_train_begin(self, args: Any, state: Any, control: Any, **kwargs: Any) -> None:
         self.started = time.perf_counter()
 
     def on_step_end(self, args: Any, state: Any, control: Any, **kwargs: Any) -> None:
         self.steps = state.global_step
+        _synchronize()
+        self.last = (time.perf_counter(), self.counter.tokens)
+        if state.global_step == self.warmup_steps:
+            self.warm = self.last
+
+    def steady_tokens_per_second(self) -> float | None:
+        """Real tokens/s after the warm-up steps (allocator, kernels, first batches)."""
+        if self.warm is None or self.last[0] <= self.warm[0]:
+            return None
+        return (self.last[1] - self.warm[1]) / (self.last[0] - self.warm[0])
 
     def on_log(self, args: Any, state: Any, control: Any, logs: Any = None, **kwargs: Any):
         if not logs or "loss" not in logs:
@@ -69,6 +96,14 @@ class Progress(TrainerCallback):
             f"step {state.global_step}/{state.max_steps}  loss {logs['loss']:.4f}  "
             f"lr {logs.get('learning_rate', 0):.2e}  {rate:,.0f} tok/s  {elapsed:.0f}s{extra}"
         )
+
+
+def _synchronize() -> None:
+    """Step times are only true once queued GPU work has finished."""
+    import torch
+
+    if torch.cuda.is_available():
+        torch.cuda.synchronize()
 
 
 def _extra(logs: dict[str, Any]) -> str:
