@@ -49,3 +49,15 @@ def test_vllm_server_with_structured_output(engine_home, vllm_server):
         answers = engine.models[0].complete(batch())
         assert engine.counters.calls >= 5
     check(answers)
+
+
+def test_vllm_in_process_embeddings(engine_home, vllm_model):
+    from datagen.engine.embeddings import cosine
+
+    texts = ["The cat is sleeping on the warm windowsill.",
+             "A kitten naps on a sunny window ledge.",
+             "Corporate tax returns are due at the end of the quarter."]
+    with Engine([f"vllm:{vllm_model}?max_model_len=2048"], home=engine_home) as engine:
+        cat, kitten, taxes = engine.models[0].embed(texts)
+    assert abs(sum(v * v for v in cat) - 1.0) < 1e-6
+    assert cosine(cat, kitten) > cosine(cat, taxes) + 0.05

@@ -40,6 +40,7 @@ class VLLMBackend(Backend):
         local = Path(spec.target).expanduser()
         self.folder = local.resolve() if local.exists() else None
         self._llm: Any = None
+        self._embedder: Any = None
         self._lock = threading.Lock()
         if self.folder is not None:
             self.license = spec.param("license") or _card_license(self.folder) or self.license
@@ -88,13 +89,36 @@ class VLLMBackend(Backend):
         for index, output in enumerate(outputs):
             done(index, _answer(output, seconds))
 
+    def embed(self, texts: Sequence[str]) -> list[list[float]]:
+        """Mean-pooled embeddings from a second, pooling engine over the same weights."""
+        outputs = self._pooling_engine().embed(list(texts), use_tqdm=False)
+        return [list(map(float, output.outputs.embedding)) for output in outputs]
+
+    def _pooling_engine(self) -> Any:
+        with self._lock:
+            if self._embedder is None:
+                from vllm import LLM
+                from vllm.config import PoolerConfig
+
+                self._embedder = LLM(
+                    model=str(self.folder or self.spec.target),
+                    runner="pooling",
+                    convert="embed",
+                    pooler_config=PoolerConfig(seq_pooling_type="MEAN", use_activation=False),
+                    max_model_len=self.spec.int_param("max_model_len", 4096),
+                    gpu_memory_utilization=_default_memory_fraction() / 2,
+                    enforce_eager=True,
+                )
+            return self._embedder
+
     def close(self) -> None:
         """Stop vLLM's engine processes now rather than at interpreter exit."""
-        llm, self._llm = self._llm, None
-        core = getattr(getattr(llm, "llm_engine", None), "engine_core", None)
-        if core is not None and hasattr(core, "shutdown"):
-            with contextlib.suppress(Exception):  # already stopping: nothing to report
-                core.shutdown()
+        for llm in (self._llm, self._embedder):
+            core = getattr(getattr(llm, "llm_engine", None), "engine_core", None)
+            if core is not None and hasattr(core, "shutdown"):
+                with contextlib.suppress(Exception):  # already stopping: nothing to report
+                    core.shutdown()
+        self._llm = self._embedder = None
 
 
 def _default_memory_fraction() -> float:
@@ -127,7 +151,7 @@ def _structured(schema: dict[str, Any]) -> dict[str, Any]:
 
         return {"structured_outputs": StructuredOutputsParams(json=schema)}
     except ImportError:
-        from vllm.sampling_params import GuidedDecodingParams
+        from vllm.sampling_params import GuidedDecodingParams  # type: ignore[attr-defined]
 
         return {"guided_decoding": GuidedDecodingParams(json=schema)}
 
