@@ -153,8 +153,9 @@ def main() -> None:
                   f"{'yes' if ok else 'NO'}")
     with Catalog.open(home) as catalog:
         catalog.close()
+    load = os.getloadavg()[0]
     print(f"\n{len(pages) - slow} of {len(pages)} pages under {TARGET_MS:.0f} ms (median); "
-          f"catalog left in {home}")
+          f"load average {load:.1f} on {os.cpu_count()} cores; catalog left in {home}")
 
 
 if __name__ == "__main__":

@@ -116,15 +116,17 @@ def read_page(
 def _rows_by_ids(cur: Any, table: str, source: str, params: list[Any], query: PageQuery,
                  total: int | None) -> tuple[Any, int]:
     """The page's ids (and the match count, in the same scan), then only those rows."""
-    found = cur.execute(f"SELECT id, count(*) OVER () {source} ORDER BY id LIMIT ? OFFSET ?",
+    counted = "count(*) OVER ()" if total is None else "NULL"
+    found = cur.execute(f"SELECT id, {counted} {source} ORDER BY id LIMIT ? OFFSET ?",
                         [*params, query.limit, query.offset]).fetchall()
     if total is None:
         total = found[0][1] if found else \
             cur.execute(f"SELECT count(*) {source}", params).fetchone()[0]
     ids = [r[0] for r in found]
     marks = ", ".join("?" for _ in ids) or "NULL"
-    result = cur.execute(f"SELECT * FROM {quote_table(table)} WHERE id IN ({marks}) "
-                         "ORDER BY id LIMIT ?", [*ids, query.limit])
+    span = [ids[0], ids[-1]] if ids else [None, None]  # a range the scan can push down
+    result = cur.execute(f"SELECT * FROM {quote_table(table)} WHERE id BETWEEN ? AND ? "
+                         f"AND id IN ({marks}) ORDER BY id LIMIT ?", [*span, *ids, query.limit])
     return result, total
 
 
