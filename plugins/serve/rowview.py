@@ -96,8 +96,9 @@ def cited_tags(row: dict[str, Any]) -> set[str]:
 
 def render_row(row: dict[str, Any]) -> Markup:
     """The whole row: short fields first, then the readable parts, then the rest."""
-    done: set[str] = set()
+    done: set[str] = set(PAIR) if all(k in row for k in PAIR) else set()
     blocks = [_facts(row, done)]
+    done.difference_update(PAIR)
     if all(k in row for k in PAIR) and is_conversation(row.get("prompt")):
         blocks.append(_block("prompt", conversation(row["prompt"])))
         done.add("prompt")
@@ -134,7 +135,7 @@ def _cited_folded(text: str) -> Markup:
 def _facts(row: dict[str, Any], done: set[str]) -> Markup:
     items = []
     for key, value in row.items():
-        if _is_short(value):
+        if key not in done and _is_short(value):
             items.append(tag("div", tag("dt", key), tag("dd", cell_text(value))))
             done.add(key)
     return tag("dl", items, class_="facts")
