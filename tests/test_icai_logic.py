@@ -21,7 +21,7 @@ from datagen_plugins.icai.logic import (
 )
 from datagen_plugins.icai.options import ConstitutionOptions, PairColumns
 from datagen_plugins.icai.pairs import read_pairs, resolve_columns, shown_order
-from datagen_plugins.icai.propose import full_rule
+from datagen_plugins.icai.propose import full_rule, rule_problem
 
 # -- clustering ------------------------------------------------------------------------------
 
@@ -56,6 +56,14 @@ def test_exact_duplicates_ignore_case_spacing_and_punctuation():
 def test_a_proposed_completion_becomes_a_whole_rule_once():
     assert full_rule(" is  polite.") == "Select the response that is polite."
     assert full_rule("Select the response that is polite") == "Select the response that is polite."
+
+
+def test_rules_over_the_word_limit_or_empty_after_the_prefix_are_refused():
+    assert rule_problem("Select the response that is polite.", 10) == ""
+    assert rule_problem(full_rule("is polite and kind and warm and short"), 10) == (
+        "rule has 12 words, over max_words 10")
+    assert rule_problem(full_rule(" ."), 10) == "rule says nothing after the prefix"
+    assert rule_problem(full_rule("..."), 10) == "rule says nothing after the prefix"
 
 
 # -- votes -----------------------------------------------------------------------------------

@@ -15,13 +15,14 @@ def _pair_block(prompt: str, first: str, second: str) -> str:
 def propose(prompt: str, preferred: str, other: str, rules: int, max_words: int) -> str:
     """Ask for the rules that would explain why an annotator picked ``preferred``."""
     tail_words = max_words - len(RULE_PREFIX.split())
+    rule_key = "_".join(RULE_PREFIX.lower().split())
     return (
         "An annotator compared two responses and preferred response A over response B.\n\n"
         f"{_pair_block(prompt, preferred, other)}\n\n"
         f"Write {rules} short, general rules that explain this choice and could guide other"
-        f" choices too. Every rule completes the sentence \"{RULE_PREFIX} ...\"; write only"
-        f" the completion, at most {tail_words} words, for example \"is more polite\"."
-        " Answer in JSON with the key rules (a list)."
+        f" choices too: each says in at most {tail_words} words what response A does better."
+        f" Answer in JSON: a list rules of objects with the one key {rule_key}, whose value"
+        " is the rule."
     )
 
 

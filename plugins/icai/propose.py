@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 import polars as pl
@@ -10,7 +11,7 @@ from datagen.generator import BatchOutput, Failure, GeneratorContext, stable_id
 from datagen.steps import Answer, Ask, StepKit
 
 from .options import RULE_PREFIX, ConstitutionOptions
-from .requests import propose_request
+from .requests import RULE_KEY, propose_request
 
 
 def propose(options: ConstitutionOptions, pairs: pl.DataFrame,
@@ -35,13 +36,13 @@ def _rules(kit: StepKit, options: ConstitutionOptions, pair: dict[str, Any],
            answer: Answer) -> list[dict[str, Any]]:
     """The answer's rules with the prefix; a rule over the word limit is a failure row."""
     records = []
-    for index, tail in enumerate(answer.data["rules"]):
+    for index, item in enumerate(answer.data["rules"]):
+        tail = item[RULE_KEY]
         rule = full_rule(tail)
-        words = len(rule.split())
-        if words > options.max_words:
-            kit.out.failures.append(Failure(
-                "propose", f"rule has {words} words, over max_words {options.max_words}",
-                pair["id"], raw_output=rule, detail={"index": index}))
+        problem = rule_problem(rule, options.max_words)
+        if problem:
+            kit.out.failures.append(Failure("propose", problem, pair["id"], raw_output=tail,
+                                            detail={"index": index}))
             continue
         records.append({"id": stable_id(pair["id"], index, rule), "input_id": pair["id"],
                         "pair_id": pair["id"], "index": index, "rule": rule,
@@ -49,9 +50,19 @@ def _rules(kit: StepKit, options: ConstitutionOptions, pair: dict[str, Any],
     return records
 
 
+def rule_problem(rule: str, max_words: int) -> str:
+    """Why a proposed rule is unusable ("" when it is fine)."""
+    words = len(rule.split())
+    if words > max_words:
+        return f"rule has {words} words, over max_words {max_words}"
+    if words <= len(RULE_PREFIX.split()) or not any(c.isalnum() for c in rule[len(RULE_PREFIX):]):
+        return "rule says nothing after the prefix"
+    return ""
+
+
 def full_rule(tail: str) -> str:
     """A proposed completion as a whole rule "Select the response that ..."."""
-    text = " ".join(tail.split()).rstrip(".")
+    text = re.sub(r"^(\d+[.)]|[-*])\s*", "", " ".join(tail.split())).rstrip(".")
     if text.lower().startswith(RULE_PREFIX.lower()):
         text = text[len(RULE_PREFIX):].strip()
     return f"{RULE_PREFIX} {text}."

@@ -13,11 +13,14 @@ from .logic import VOTE_ANSWERS
 from .options import RULE_PREFIX, AnnotateOptions, ConstitutionOptions
 
 CHARS_PER_WORD = 9  # generous: a word and its space, on average well under this
+# the answer key reads as the rule's start, so the value is the words that finish it
+RULE_KEY = "_".join(RULE_PREFIX.lower().split())
 
 
 def propose_schema(rules: int, max_words: int) -> dict[str, Any]:
     tail_chars = (max_words - len(RULE_PREFIX.split())) * CHARS_PER_WORD
-    return strict_object({"rules": bounded_list(text(tail_chars), rules, min_items=1)})
+    rule = strict_object({RULE_KEY: text(tail_chars)})
+    return strict_object({"rules": bounded_list(rule, rules, min_items=rules)})
 
 
 def vote_schema(count: int) -> dict[str, Any]:
