@@ -209,6 +209,27 @@ def test_the_feedback_option_replaces_the_input_and_derives_domain_and_effect(po
     assert {r["feedback"] for r in sink.rows} == {"No emojis for my boss"}
 
 
+def test_only_empty_feedbacks_leave_only_failure_rows(pool: Path):
+    sink, author, learner = build([{"content": ""}, {"content": None}], pool=pool)
+    assert (sink.rows, sink.steps, author.calls, learner.calls) == ([], {}, [], [])
+    assert [f.reason for f in sink.failures] == [
+        "input row 1: feedback has no content", "input row 2: feedback has no content"]
+
+
+def test_a_failed_description_drops_the_feedback_with_its_raw_answer(pool: Path):
+    generator = FeedbackPrefs(FeedbackPrefs.parse_options({**SMALL, "pool": str(pool)}))
+    author = ScriptedModel(lambda r: {"domain": "", "effect": "x"} if r.step == "describe"
+                           else Author()(r))
+    sink = MemorySink()
+    source = Input(pa.Table.from_pylist([{"content": "Be brief."}]), {"kind": "test"})
+    context = scripted_context(generator, {"author": author, "student": ScriptedModel(student)})
+    run_stages(generator, source, None, context, LocalExecutor(1), sink, Quiet())
+    (failure,) = sink.failures
+    assert (failure.step, failure.reason) == ("describe", "the answer has an empty domain")
+    assert '"domain": ""' in failure.raw_output
+    assert sink.rows == []
+
+
 @pytest.mark.parametrize("value", ["", "   "])
 def test_a_blank_feedback_option_is_refused(value: str):
     with pytest.raises(InvalidOptions, match="feedback"):

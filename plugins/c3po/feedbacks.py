@@ -59,8 +59,7 @@ def describe_missing(kit: StepKit, options: FeedbackPrefsOptions,
                                        DESCRIBE), f.id) for f in missing]
     for feedback, answer in zip(missing, kit.structured(asks, _check_description), strict=True):
         if answer is None:
-            feedback.derived = True  # failure row recorded; dropped below
-            continue
+            continue  # its failure row is recorded; without domain and effect it is dropped
         feedback.domain = feedback.domain or answer.data["domain"]
         feedback.effect = feedback.effect or answer.data["effect"]
         feedback.derived = True

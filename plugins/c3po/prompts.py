@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-
 
 def describe(feedback: str) -> str:
     return (
@@ -82,7 +80,3 @@ def judge(feedback: str, domain: str, prompt: str, first: str, second: str) -> s
         "more, 3 = both the same, 4 = B somewhat more, 5 = B follows it much more. "
         'Answer in JSON: {"score": N}'
     )
-
-
-def numbered(items: Sequence[str]) -> str:
-    return "\n".join(f"{n}. {item}" for n, item in enumerate(items, 1))
