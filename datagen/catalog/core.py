@@ -126,8 +126,8 @@ class Catalog:
         cur = self.cursor()
         try:
             return cur.execute(sql, params or [])
-        except duckdb.Error as exc:
-            raise CatalogError(one_line(exc)) from None
+        except (duckdb.Error, RuntimeError) as exc:
+            raise _as_datagen_error(exc) from None
 
     def _dicts(self, sql: str, params: list[Any] | None = None) -> list[dict[str, Any]]:
         result = self._query(sql, params)
@@ -504,10 +504,17 @@ def _run_all(
         for statement in statements[:-1]:
             con.execute(statement)
         return con.execute(statements[-1]).to_arrow_reader(batch_size)
-    except duckdb.InterruptException:
-        raise KeyboardInterrupt from None
-    except duckdb.Error as exc:
-        raise CatalogError(one_line(exc)) from None
+    except (duckdb.Error, RuntimeError) as exc:
+        raise _as_datagen_error(exc) from None
+
+
+def _as_datagen_error(exc: BaseException) -> BaseException:
+    """Ctrl-C inside DuckDB (an interrupted query) stays a KeyboardInterrupt."""
+    if isinstance(exc, duckdb.InterruptException) or "interrupted" in str(exc).lower():
+        return KeyboardInterrupt()
+    if isinstance(exc, duckdb.Error):
+        return CatalogError(one_line(exc))
+    return exc
 
 
 def _run_guarded(con: duckdb.DuckDBPyConnection, statements: list[Any]) -> pa.Table:

@@ -52,8 +52,9 @@ def _cell(value: Any, width: int = CELL_WIDTH) -> str:
 
 def render_table(columns: Sequence[str], rows: Sequence[Sequence[Any]]) -> str:
     """A plain aligned text table; numbers right-aligned, long cells cut."""
+    header = [_cell(c, width=10_000) for c in columns]
     cells = [[_cell(v) for v in row] for row in rows]
-    widths = [len(c) for c in columns]
+    widths = [len(c) for c in header]
     for row in cells:
         widths = [max(w, len(c)) for w, c in zip(widths, row, strict=True)]
     numeric = [
@@ -68,7 +69,7 @@ def render_table(columns: Sequence[str], rows: Sequence[Sequence[Any]]) -> str:
         ]
         return "  ".join(parts).rstrip()
 
-    out = [line(list(columns)), line(["-" * w for w in widths])]
+    out = [line(header), line(["-" * w for w in widths])]
     out.extend(line(row) for row in cells)
     return "\n".join(out)
 

