@@ -20,6 +20,12 @@ from datagen.errors import BackendError, MissingExtra
 # output for good. Loads are short (0.1 s), so one at a time costs nothing.
 LOAD_LOCK = threading.Lock()
 
+# llama.cpp's CPU flash attention sums a prompt chunk in a different order than a single
+# token, so the same prompt read in one chunk or in two (after a reused prefix) would give
+# slightly different numbers. Without it, every row is computed the same way whatever the
+# batch holds, and a request's answer does not depend on the requests decoded beside it.
+FLASH_ATTENTION_OFF = 0
+
 
 def llama_cpp_module() -> Any:
     try:
@@ -91,6 +97,7 @@ class LoadedModel:
         params.n_batch = params.n_ubatch = n_batch
         params.n_threads = params.n_threads_batch = threads
         params.kv_unified = False
+        params.flash_attn_type = FLASH_ATTENTION_OFF
         params.no_perf = True
         try:
             return LlamaContext(model=self.model, params=params, verbose=False)

@@ -1,0 +1,176 @@
+"""Batched decoding on the real embedded model: many requests per llama_decode."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import sqlite3
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+from engine_helpers import embedded_path
+
+from datagen.engine import Call, Engine
+from datagen.llm import ChatRequest
+
+pytestmark = pytest.mark.embedded
+
+SCORE = {
+    "type": "object",
+    "properties": {"score": {"enum": [1, 2, 3, 4, 5]},
+                   "reason": {"type": "string", "maxLength": 40}},
+    "required": ["score", "reason"],
+}
+ANIMAL = {
+    "type": "object",
+    "properties": {"animal": {"type": "string", "maxLength": 20},
+                   "legs": {"enum": [0, 2, 4, 6, 8]}},
+    "required": ["animal", "legs"],
+}
+COUNT = "Count from 1 to 20, separated by commas."
+
+
+@pytest.fixture(autouse=True)
+def _needs_model():
+    embedded_path()
+
+
+def test_each_request_in_a_batch_keeps_its_schema_stops_and_max_tokens(engine_home):
+    requests = [
+        ChatRequest.chat("Rate 'Paris is in Spain' from 1 to 5 in JSON.", json_schema=SCORE,
+                         max_tokens=48, temperature=0.7, seed=1),
+        ChatRequest.chat("Name an animal and its number of legs in JSON.", json_schema=ANIMAL,
+                         max_tokens=32, temperature=0.7, seed=2),
+        ChatRequest.chat(COUNT, max_tokens=64, stop=("7",)),
+        ChatRequest.chat(COUNT, max_tokens=64),
+        ChatRequest.chat("Write a long story about a dragon.", max_tokens=3),
+        ChatRequest.chat("Write a long story about a knight.", max_tokens=7, temperature=0.9,
+                         seed=5),
+    ]
+    with Engine(["embedded?instances=1&slots=8"], home=engine_home) as engine:
+        score, animal, stopped, counted, three, seven = engine.models[0].complete(requests)
+    assert score.ok and set(score.data) == {"score", "reason"} and score.data["score"] in range(6)
+    assert animal.ok and set(animal.data) == {"animal", "legs"} and len(animal.data["animal"]) <= 20
+    assert stopped.ok and stopped.finish_reason == "stop" and "7" not in stopped.text
+    assert "7" in counted.text and counted.text.startswith(stopped.text) and stopped.text
+    assert (three.finish_reason, three.completion_tokens) == ("length", 3)
+    assert (seven.finish_reason, seven.completion_tokens) == ("length", 7)
+
+
+def test_one_bad_request_in_a_batch_fails_alone(engine_home):
+    long_prompt = "Summarize this: " + "the quick brown fox jumps over the lazy dog " * 40
+    requests = [
+        ChatRequest.chat("Say hello.", max_tokens=8, seed=1),
+        ChatRequest.chat(long_prompt, max_tokens=8),
+        ChatRequest.chat("Reply in JSON.", json_schema={"type": "strange"}, max_tokens=8),
+        ChatRequest.chat("Name an animal and its number of legs in JSON.", json_schema=ANIMAL,
+                         max_tokens=32, seed=2),
+    ]
+    with Engine(["embedded?instances=1&slots=4&n_ctx=256"], home=engine_home) as engine:
+        hello, too_long, bad_schema, animal = engine.models[0].complete(requests)
+        assert engine.counters.failures == 2
+    assert hello.ok and hello.text and animal.ok and animal.data["legs"] in (0, 2, 4, 6, 8)
+    assert not too_long.ok and "raise n_ctx" in too_long.error and "256" in too_long.error
+    assert not bad_schema.ok and "Unrecognized schema" in bad_schema.error
+
+
+def mixed_requests() -> list[ChatRequest]:
+    system = "You are a careful assistant. " * 20  # a long shared prefix
+    return [ChatRequest.chat(f"Write one sentence about the number {i}.", max_tokens=12,
+                             temperature=0.0 if i % 3 == 0 else 0.8, seed=i,
+                             system=system if i % 2 else None) for i in range(7)]
+
+
+def test_answers_do_not_depend_on_batch_size_order_or_instances(engine_home):
+    requests = mixed_requests()
+    with Engine(["embedded?instances=1&slots=1"], home=engine_home, use_cache=False) as engine:
+        one_at_a_time = [a.text for a in engine.models[0].complete(requests)]
+    with Engine(["embedded?instances=2&slots=4"], home=engine_home, use_cache=False) as engine:
+        batched = [a.text for a in engine.models[0].complete(requests[::-1])][::-1]
+    assert batched == one_at_a_time and all(one_at_a_time)
+
+
+def decode_all(decoder, calls: list[Call]) -> list[str]:
+    from datagen.engine.backends.llama_sequence import Job
+
+    answers: dict[int, str] = {}
+    jobs = [Job(call, lambda a, i=i: answers.__setitem__(i, a.text))
+            for i, call in enumerate(calls)]
+    while jobs or decoder.busy:
+        while jobs and decoder.free_slots:
+            decoder.admit(jobs.pop(0))
+        decoder.step()
+    return [answers[i] for i in range(len(calls))]
+
+
+def test_shared_prompt_prefixes_are_reused_without_changing_answers():
+    from datagen.engine.backends.llama_batch import BatchDecoder
+    from datagen.engine.backends.llama_model import LoadedModel
+
+    model = LoadedModel(embedded_path())
+    calls = [Call(r, r.seed) for r in mixed_requests()]
+    fresh = []
+    for call in calls:  # a new context per call: nothing to reuse
+        decoder = BatchDecoder(model, slots=1, n_ctx=512, threads=1)
+        fresh.extend(decode_all(decoder, [call]))
+        assert decoder.prompt_tokens_reused == 0
+        decoder.close()
+    decoder = BatchDecoder(model, slots=3, n_ctx=512, threads=1)
+    reused = decode_all(decoder, calls)
+    assert decoder.prompt_tokens_copied > 0 and decoder.prompt_tokens_reused > 150
+    decoder.close()
+    model.close()
+    assert reused == fresh
+
+
+KILLABLE_BUILD = """
+import json, sys
+from pathlib import Path
+from datagen.engine import Engine
+from datagen.llm import ChatRequest
+home, out = Path(sys.argv[1]), Path(sys.argv[2])
+requests = [ChatRequest.chat(f"Write a sentence about the number {i}.", max_tokens=8 + 4 * i,
+                             temperature=0.8, seed=i) for i in range(12)]
+with Engine(["embedded?instances=1&slots=3"], home=home) as engine:
+    texts = [a.text for a in engine.models[0].complete(requests)]
+    calls = engine.counters.calls
+out.write_text(json.dumps({"texts": texts, "calls": calls}))
+"""
+
+
+def cached_calls(home: Path) -> int:
+    path = home / "cache" / "calls.sqlite"
+    if not path.exists():
+        return 0
+    with sqlite3.connect(path) as db:
+        try:
+            return db.execute("SELECT count(*) FROM calls").fetchone()[0]
+        except sqlite3.OperationalError:  # table not created yet
+            return 0
+
+
+def build(home: Path, out: Path) -> subprocess.Popen:
+    return subprocess.Popen([sys.executable, "-c", KILLABLE_BUILD, str(home), str(out)],
+                            env={**os.environ, "DATAGEN_HOME": str(home)})
+
+
+def test_sigkill_mid_batch_loses_only_unfinished_calls(tmp_path):
+    home, out = tmp_path / "killed", tmp_path / "out.json"
+    process = build(home, out)
+    deadline = time.monotonic() + 300
+    while cached_calls(home) < 3 and time.monotonic() < deadline and process.poll() is None:
+        time.sleep(0.02)
+    process.send_signal(signal.SIGKILL)
+    process.wait()
+    done = cached_calls(home)
+    assert 3 <= done < 12 and not out.exists()
+    assert build(home, out).wait(timeout=300) == 0
+    resumed = json.loads(out.read_text())
+    assert resumed["calls"] == 12 - done and cached_calls(home) == 12
+    clean_out = tmp_path / "clean.json"
+    assert build(tmp_path / "clean", clean_out).wait(timeout=300) == 0
+    assert resumed["texts"] == json.loads(clean_out.read_text())["texts"]
