@@ -141,8 +141,10 @@ def records_to_arrow(records: list[dict[str, Any]], schema: Any) -> Any:
     """Records as an Arrow table: typed columns from ``schema``, other keys inferred."""
     import pyarrow as pa
 
-    table = pa.Table.from_pylist(records, schema=schema)
     extra = [key for key in dict.fromkeys(k for r in records for k in r) if key not in schema.names]
+    if not len(schema):  # nothing typed by the schema: every column is inferred
+        return pa.Table.from_pylist(records)
+    table = pa.Table.from_pylist(records, schema=schema)
     if extra:
         inferred = pa.Table.from_pylist([{key: r.get(key) for key in extra} for r in records])
         for field, column in zip(inferred.schema, inferred.columns, strict=True):

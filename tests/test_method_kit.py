@@ -232,3 +232,14 @@ def test_an_error_in_one_batch_stops_the_stage():
 def test_choice_schema_types_follow_the_values():
     assert choice([1, 2]) == {"type": "integer", "enum": [1, 2]}
     assert choice(["A", "B"]) == {"type": "string", "enum": ["A", "B"]}
+
+
+def test_rows_of_a_schema_without_typed_properties_keep_every_column():
+    class Untyped(Words):
+        output_schema: ClassVar[Any] = {"type": "object"}
+
+        def count(self, words: pl.DataFrame, ctx: GeneratorContext) -> BatchOutput:
+            return BatchOutput(rows=[{"id": "total", "words": words.height}])
+
+    sink, _ = build(Untyped(Untyped.parse_options({})), ["ab", "cd"], ScriptedModel(say_word))
+    assert sink.rows == [{"id": "total", "words": 2}]
