@@ -132,3 +132,15 @@ def test_a_7b_lora_r64_fits_one_80gb_card_and_a_small_card_needs_checkpointing()
     assert 32_768 <= tokens <= speed.GPU_MICRO_TOKENS and not checkpointing
     _, tight = speed.micro_tokens_for_memory(16 * 2**30, shape, options(lora=True), "bf16")
     assert tight and not lora_checkpointing
+
+
+def test_the_learning_rate_follows_the_square_root_of_the_step_size():
+    small = speed.plan_steps([470] * 500, options(), speed.GPU_MICRO_TOKENS, packed=False)
+    assert small.lr_scale == pytest.approx((small.tokens_per_step / (8 * 470)) ** 0.5)
+    packed = speed.plan_steps([1000] * 2000, options(), speed.GPU_MICRO_TOKENS, packed=True,
+                              example_tokens=500)
+    assert packed.lr_scale == pytest.approx((packed.tokens_per_step / 4000) ** 0.5)
+    assert 1 < small.lr_scale < packed.lr_scale <= 4
+    settings = speed.choose(options(learning_rate=1e-4), "sft")
+    assert speed.apply_plan(settings, packed, options(learning_rate=1e-4)).lr_scale == 1.0
+    assert "learning rate x" in settings.notes[-1]

@@ -52,6 +52,7 @@ def run_dpo(job: TrainJob) -> TrainResult:
     model = load_causal_lm(job.model, settings)
     config = checked(
         DPOConfig,
+        settings.lr_scale,
         **common_args(job.options, settings, job.output),
         beta=job.options.beta,  # type: ignore[attr-defined]
         loss_type=job.options.loss_type,  # type: ignore[attr-defined]
@@ -78,6 +79,7 @@ def run_reward(job: TrainJob) -> TrainResult:
     center = getattr(job.options, "center_rewards", None)
     config = checked(
         RewardConfig,
+        settings.lr_scale,
         **common_args(job.options, settings, job.output),
         max_length=job.options.max_length,
         center_rewards_coefficient=center,
@@ -97,8 +99,7 @@ def prepared_settings(job: TrainJob, tokenizer: Any, method: str) -> speed.Setti
     from datagen_plugins.trainer.sizing import plan_for
 
     settings = speed.choose(job.options, method, model_shape(job.model))
-    plan = plan_for(job, tokenizer, method, settings)
-    settings.notes.append(f"optimizer steps: {plan.describe()}")
+    plan_for(job, tokenizer, method, settings)
     return settings
 
 
@@ -134,6 +135,7 @@ def sft_config(options: TrainerOptions, settings: speed.Settings, output: Path) 
 
     return checked(
         SFTConfig,
+        settings.lr_scale,
         **common_args(options, settings, output),
         max_length=options.max_length,
         packing=settings.packing,
@@ -143,12 +145,18 @@ def sft_config(options: TrainerOptions, settings: speed.Settings, output: Path) 
     )
 
 
-def checked(config_class: Any, **values: Any) -> Any:
-    """Build a TRL config; a value TRL rejects (a loss type, a scheduler) is an option error."""
+def checked(config_class: Any, lr_scale: float = 1.0, **values: Any) -> Any:
+    """Build a TRL config; a value TRL rejects (a loss type, a scheduler) is an option error.
+
+    Without a ``learning_rate`` the config's own default is scaled by ``lr_scale`` (see
+    ``speed.lr_scale``)."""
     try:
-        return config_class(**values)
+        config = config_class(**values)
     except (ValueError, TypeError) as exc:
         raise InvalidOptions(f"{config_class.__name__}: {_first_line(exc)}") from None
+    if "learning_rate" not in values:
+        config.learning_rate *= lr_scale
+    return config
 
 
 def common_args(opts: TrainerOptions, settings: speed.Settings, output: Path) -> dict[str, Any]:

@@ -37,6 +37,7 @@ from datagen_plugins.trainer.hf import (
 )
 from datagen_plugins.trainer.sizing import token_ids
 
+C3PO_LEARNING_RATE = 5e-5
 LOGPS_CHUNK = 1024
 """Tokens scored per LM-head call: fp32 logits of 1024 x vocabulary at most at a time."""
 
@@ -59,11 +60,10 @@ def run_mixed(job: TrainJob) -> TrainResult:
     settings = speed.choose(job.options, "mixed", model_shape(job.model))
     lengths = [len(e.chosen) + len(e.rejected or []) for e in examples]
     plan = speed.plan_steps(lengths, job.options, settings.micro_tokens // 2, packed=False)
-    speed.apply_plan(settings, plan)
-    settings.notes.append(f"optimizer steps: {plan.describe()}")
+    speed.apply_plan(settings, plan, job.options)
     model = policy_model(job, settings)
     values = common_args(job.options, settings, job.output)
-    values.setdefault("learning_rate", 5e-5)  # C3PO's learning rate
+    values.setdefault("learning_rate", C3PO_LEARNING_RATE * settings.lr_scale)
     args = TrainingArguments(**values, remove_unused_columns=False)
     trainer = trainer_class()(
         model=model,

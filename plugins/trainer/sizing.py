@@ -40,8 +40,8 @@ def token_ids(value: Any) -> list[int]:
     return list(value)
 
 
-def row_tokens(job: TrainJob, tokenizer: Any, method: str, packed: bool) -> list[int]:
-    """What :func:`speed.plan_steps` counts: packed rows for packed SFT, else examples."""
+def example_tokens(job: TrainJob, tokenizer: Any, method: str) -> list[int]:
+    """Tokens per example (a preference pair counts both sequences), capped as trained."""
     table, cap = job.table, job.options.max_length
     column = table.column
     if "messages" in table.column_names:
@@ -58,14 +58,15 @@ def row_tokens(job: TrainJob, tokenizer: Any, method: str, packed: bool) -> list
             text_lengths(tokenizer, prompts, [r or "" for r in column("rejected").to_pylist()]),
             strict=True)] if "rejected" in table.column_names else [0] * len(chosen)
         lengths = [min(a, cap) + min(b, cap) for a, b in zip(chosen, rejected, strict=True)]
-    lengths = [min(n, cap) for n in lengths] if method == "sft" else lengths
-    return best_fit_rows(lengths, cap) if packed else lengths
+    return [min(n, cap) for n in lengths] if method == "sft" else lengths
 
 
 def plan_for(job: TrainJob, tokenizer: Any, method: str, settings: speed.Settings):
-    """The step plan for this job, applied to ``settings``."""
-    tokens = row_tokens(job, tokenizer, method, settings.packing)
+    """The step plan for this job (packed rows for packed SFT), applied to ``settings``."""
+    lengths = example_tokens(job, tokenizer, method)
+    rows = best_fit_rows(lengths, job.options.max_length) if settings.packing else lengths
     micro = settings.micro_tokens if method == "sft" else settings.micro_tokens // 2
-    plan = speed.plan_steps(tokens, job.options, micro, settings.packing)
-    speed.apply_plan(settings, plan)
+    mean = sum(lengths) / max(1, len(lengths))
+    plan = speed.plan_steps(rows, job.options, micro, settings.packing, example_tokens=mean)
+    speed.apply_plan(settings, plan, job.options)
     return plan

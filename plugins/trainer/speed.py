@@ -35,6 +35,8 @@ MIN_STEPS_PER_EPOCH = 50
 """An epoch has at least this many optimizer steps when the data allows (one row a step)."""
 MAX_TOKENS_PER_STEP = 65536
 """Large datasets: about this many real tokens per optimizer step."""
+TRL_DEFAULT_BATCH = 8
+"""TRL's default rows per optimizer step, the reference of the learning-rate rule."""
 CPU_MICRO_TOKENS = 8192
 GPU_MICRO_TOKENS = 65536
 FLASH_ATTENTION = "flash_attention_2"
@@ -54,6 +56,7 @@ class Settings:
     gradient_checkpointing: bool = False
     base_dtype: str = "fp32"
     micro_tokens: int = CPU_MICRO_TOKENS
+    lr_scale: float = 1.0
     notes: list[str] = field(default_factory=list)
 
     def summary(self) -> dict[str, Any]:
@@ -71,10 +74,12 @@ class StepPlan:
     grad_accum: int
     steps_per_epoch: int
     tokens_per_step: int
+    lr_scale: float = 1.0
 
     def describe(self) -> str:
         return (f"{self.steps_per_epoch} steps an epoch of ~{self.tokens_per_step:,} tokens "
-                f"({self.micro_rows} rows x {self.grad_accum} accumulated)")
+                f"({self.micro_rows} rows x {self.grad_accum} accumulated); learning rate "
+                f"x{self.lr_scale:.2f} for that step size")
 
 
 def has_module(name: str) -> bool:
@@ -202,7 +207,8 @@ def model_shape(config: Any) -> dict[str, int]:
 
 
 def plan_steps(
-    row_tokens: list[int], options: TrainerOptions, micro_tokens: int, packed: bool
+    row_tokens: list[int], options: TrainerOptions, micro_tokens: int, packed: bool,
+    example_tokens: float | None = None,
 ) -> StepPlan:
     """Optimizer steps sized by the data: at least ``MIN_STEPS_PER_EPOCH`` an epoch (while a
     step holds at least one row), at most ``MAX_TOKENS_PER_STEP`` tokens a step.
@@ -211,6 +217,7 @@ def plan_steps(
     one entry per example (a preference pair counts both sequences). ``micro_tokens`` is
     the device's budget for one forward/backward; it sets only ``micro_rows``.
     ``batch_size`` and ``grad_accum`` in the options override the plan.
+    ``example_tokens`` is the mean example length (packed rows hold several).
     """
     rows = max(1, len(row_tokens))
     mean = max(1.0, sum(row_tokens) / rows)
@@ -225,7 +232,17 @@ def plan_steps(
         micro = largest_divisor_up_to(wanted, device_rows)
         accum = wanted // micro
     steps = max(1, math.ceil(rows / (micro * accum)))
-    return StepPlan(micro * accum, micro, accum, steps, int(mean * micro * accum))
+    tokens = int(mean * micro * accum)
+    return StepPlan(micro * accum, micro, accum, steps, tokens,
+                    lr_scale(tokens, example_tokens or mean))
+
+
+def lr_scale(step_tokens: float, example_tokens: float) -> float:
+    """Square-root rule for Adam (learning rate ~ sqrt(batch)) relative to TRL's default step
+    of ``TRL_DEFAULT_BATCH`` examples, within [1/4, 4]: the method's default learning rate
+    was tuned for that step, and a bigger step averages away more gradient noise."""
+    reference = TRL_DEFAULT_BATCH * max(1.0, example_tokens)
+    return min(4.0, max(0.25, math.sqrt(step_tokens / reference)))
 
 
 def rows_per_step(row_tokens: list[int]) -> int:
@@ -242,8 +259,10 @@ def largest_divisor_up_to(number: int, limit: int) -> int:
     return next(d for d in range(min(number, max(1, limit)), 0, -1) if number % d == 0)
 
 
-def apply_plan(settings: Settings, plan: StepPlan) -> Settings:
+def apply_plan(settings: Settings, plan: StepPlan, options: TrainerOptions) -> Settings:
     settings.batch_size, settings.grad_accum = plan.micro_rows, plan.grad_accum
+    settings.lr_scale = plan.lr_scale if options.learning_rate is None else 1.0
+    settings.notes.append(f"optimizer steps: {plan.describe()}")
     return settings
 
 
