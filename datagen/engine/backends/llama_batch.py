@@ -101,8 +101,8 @@ class BatchDecoder:
             return
         for slot, index in sampled:
             generation = slot.generation
-            assert generation is not None
-            token = self.lib.llama_sampler_sample(generation.sampler, self.context.ctx, index)
+            assert generation is not None and generation.sampler is not None
+            token = generation.sampler.sample(self.context.ctx, index)
             room_left = len(slot.history) + 1 < self.n_ctx
             if generation.accept(token, room_left):
                 self._finish(slot, generation.answer())

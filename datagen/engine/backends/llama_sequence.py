@@ -1,24 +1,14 @@
-"""One request being decoded: its sampler chain, its output so far, and when it ends.
-
-Each request gets its own llama.cpp sampler chain (grammar, top-k, top-p, min-p,
-temperature, then a seeded draw), so requests decoded side by side in one batch keep their
-own parameters and random streams.
-"""
+"""One request being decoded: its sampler, its output so far, and when it ends."""
 
 from __future__ import annotations
 
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
 
 from datagen.engine.backend import Call, RawAnswer
 from datagen.engine.backends.llama_model import LoadedModel
-
-# The high-level llama-cpp-python defaults that ChatRequest does not set.
-TOP_K = 40
-MIN_P = 0.05
-LLAMA_RANDOM_SEED = 0xFFFFFFFF  # llama.cpp reads this seed as "pick one at random"
+from datagen.engine.backends.llama_sampling import TokenSampler
 
 
 @dataclass
@@ -45,7 +35,7 @@ class Generation:
         request = job.call.request
         self.max_tokens = request.max_tokens
         self.stops = [s.encode("utf-8") for s in request.stop if s]
-        self.sampler = sampler_chain(model, job.call)
+        self.sampler: TokenSampler | None = TokenSampler(model, job.call)
 
     def accept(self, token: int, room_left: bool) -> bool:
         """Take one sampled token; True when the answer is complete."""
@@ -83,42 +73,5 @@ class Generation:
 
     def close(self) -> None:
         if self.sampler is not None:
-            self.model.lib.llama_sampler_free(self.sampler)
+            self.sampler.close()
             self.sampler = None
-
-
-def sampler_chain(model: LoadedModel, call: Call) -> Any:
-    """A fresh chain for one call; raises ValueError for a schema llama.cpp cannot use."""
-    lib, request = model.lib, call.request
-    chain = lib.llama_sampler_chain_init(lib.llama_sampler_chain_default_params())
-    try:
-        if request.json_schema is not None:
-            grammar = model.grammar(request.json_schema)
-            sampler = lib.llama_sampler_init_grammar(model.vocab, grammar.encode(), b"root")
-            if not sampler:
-                raise ValueError("llama.cpp rejected the grammar made from the JSON schema")
-            lib.llama_sampler_chain_add(chain, sampler)
-        for sampler in _draw_samplers(lib, request.temperature, request.top_p, call.seed):
-            lib.llama_sampler_chain_add(chain, sampler)
-    except BaseException:
-        lib.llama_sampler_free(chain)
-        raise
-    return chain
-
-
-def _draw_samplers(lib: Any, temperature: float, top_p: float, seed: int) -> list[Any]:
-    if temperature <= 0:
-        return [lib.llama_sampler_init_greedy()]
-    return [
-        lib.llama_sampler_init_top_k(TOP_K),
-        lib.llama_sampler_init_top_p(top_p, 1),
-        lib.llama_sampler_init_min_p(MIN_P, 1),
-        lib.llama_sampler_init_temp(temperature),
-        lib.llama_sampler_init_dist(draw_seed(seed)),
-    ]
-
-
-def draw_seed(seed: int) -> int:
-    """A request seed as llama.cpp's 32-bit seed, never its "random" value."""
-    value = seed & 0xFFFFFFFF
-    return value - 1 if value == LLAMA_RANDOM_SEED else value
