@@ -60,7 +60,7 @@ run() {
     nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv || true
     install_missing
     $PY -c "import datagen_plugins.trainer, trl, datasets; print('trl', trl.__version__)" || exit 1
-    timeout 150 $PY bench/gpu_check.py --out "$RESULTS/checks.json"
+    timeout 180 $PY bench/gpu_check.py --out "$RESULTS/checks.json"
     echo "checks: exit $? after $((SECONDS - started)) s"
     local left=$((BUDGET_S - (SECONDS - started)))
     timeout "$left" $PY bench/train.py --out "$RESULTS/bench.json" | tee "$RESULTS/bench.txt"

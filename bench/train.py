@@ -61,7 +61,7 @@ class Size:
     held_out: int
 
 
-FULL = Size(SMOLLM2_135M, max_length=1024, sft_tokens=1_500_000, pairs=1200, held_out=64)
+FULL = Size(SMOLLM2_135M, max_length=1024, sft_tokens=600_000, pairs=500, held_out=64)
 REDUCED = Size(SMALL, max_length=256, sft_tokens=60_000, pairs=160, held_out=32)
 
 

@@ -144,3 +144,17 @@ def test_the_learning_rate_follows_the_square_root_of_the_step_size():
     settings = speed.choose(options(learning_rate=1e-4), "sft")
     assert speed.apply_plan(settings, packed, options(learning_rate=1e-4)).lr_scale == 1.0
     assert "learning rate x" in settings.notes[-1]
+
+
+def test_progress_counts_real_tokens_of_packed_rows_and_their_padding():
+    from datagen_plugins.trainer.progress import TokenCounter
+
+    a, b, c = token_rows([A_LEN, B_LEN, 17])
+    batch = IsolatedRowsCollator(pad_id=0, count_tokens=True)([
+        {"input_ids": a + b, "seq_lengths": [A_LEN, B_LEN]},
+        {"input_ids": c, "seq_lengths": [17]}])
+    counter = TokenCounter()
+    counter.add(batch)
+    assert "real_tokens" not in batch  # the model never sees the count
+    assert (counter.tokens, counter.slots) == (A_LEN + B_LEN + 17, 2 * 17)
+    assert counter.real_share == pytest.approx(32 / 34)

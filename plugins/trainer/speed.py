@@ -131,7 +131,8 @@ def _gpu(options: TrainerOptions, method: str, torch: Any, shape: dict[str, int]
         attention = kernel or "sdpa"
         notes.append(reason if kernel else f"{reason}: sdpa with block-diagonal packing masks")
     packing = _packing(options, method)
-    base_dtype = "bf16" if options.lora and bf16 and options.precision != "fp32" else "fp32"
+    frozen_base = options.lora and method != "rm"  # a reward head trains in full precision
+    base_dtype = "bf16" if frozen_base and bf16 and options.precision != "fp32" else "fp32"
     total = torch.cuda.get_device_properties(0).total_memory
     micro, checkpointing = micro_tokens_for_memory(total, shape, options, base_dtype)
     if checkpointing and not options.gradient_checkpointing:
