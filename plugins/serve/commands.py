@@ -47,7 +47,7 @@ def _command_line(ref: str, ctx: click.Context) -> str:
         source = ctx.get_parameter_source(param.name)
         if not isinstance(param, click.Option) or source != click.core.ParameterSource.COMMANDLINE:
             continue
-        for item in value if param.multiple else [value]:
+        for item in (value or ()) if param.multiple else [value]:
             words += [param.opts[-1]] if param.is_flag else [param.opts[-1], str(item)]
     return shlex.join(words)
 

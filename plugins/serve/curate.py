@@ -73,7 +73,7 @@ def dedupe(catalog: Catalog, ref: str, mode: str, *, column: str | None = None,
         keep = _first_of_each(_exact_keys(table, column))
     else:
         keep = minhash.unique_mask(_near_texts(table, column, info.ref), threshold)
-    options = {"operation": "dedupe", "mode": mode, "column": column}
+    options: dict[str, Any] = {"operation": "dedupe", "mode": mode, "column": column}
     if mode == "near":
         options["threshold"] = threshold
     return _write(catalog, info, table.filter(pa.array(keep)), options, into, command)

@@ -99,8 +99,9 @@ def table(columns: list[str], rows: Iterable[list[Child]], **attrs: Any) -> Mark
     return tag("table", head, body, **attrs)
 
 
-def layout(title: str, body: Child, *, csrf: str, crumbs: list[tuple[str, str]] = ()) -> str:
-    trail = [link("datagen", "/")]
+def layout(title: str, body: Child, *, csrf: str,
+           crumbs: Iterable[tuple[str, str]] = ()) -> str:
+    trail: list[Any] = [link("datagen", "/")]
     for text, href in crumbs:
         trail += [" / ", link(text, href)]
     nav = tag("nav", tag("span", trail, class_="crumbs"), tag("span", [

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import re
+from collections.abc import Iterable
 from typing import TYPE_CHECKING, Any
 
 from datagen.catalog import check_name
@@ -138,7 +139,7 @@ def describe_input(source: Any) -> Markup:
     return tag("span", parts)
 
 
-def _page(app: App, title: str, body: Any, crumbs: list[tuple[str, str]] = ()) -> Response:
+def _page(app: App, title: str, body: Any, crumbs: Iterable[tuple[str, str]] = ()) -> Response:
     return Response.html(layout(title, body, csrf=app.csrf, crumbs=list(crumbs)))
 
 

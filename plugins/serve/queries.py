@@ -110,7 +110,7 @@ def read_page(
         found = [dict(zip(names, row, strict=True)) for row in result.fetchall()]
     finally:
         cur.close()
-    return Page(names, found, int(total), query, types)
+    return Page(names, found, int(total or 0), query, types)
 
 
 def _rows_by_ids(cur: Any, table: str, source: str, params: list[Any], query: PageQuery,

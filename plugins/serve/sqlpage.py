@@ -29,12 +29,31 @@ def run_query(app: App, query: str) -> pa.Table:
         return app.catalog.sql(query, writable=False)
 
 
+def first_rows(app: App, query: str, limit: int = SHOWN_ROWS) -> tuple[pa.Table, bool]:
+    """The first ``limit`` rows of a read-only query, and whether there are more."""
+    import pyarrow as pa
+
+    if not query.strip():
+        raise UsageError("empty SQL query")
+    with app.sql_lock:
+        reader = app.catalog.sql_reader(query)
+        batches, seen = [], 0
+        for batch in reader:
+            batches.append(batch)
+            seen += batch.num_rows
+            if seen > limit:
+                break
+        reader.close()
+    table = pa.Table.from_batches(batches, schema=reader.schema)
+    return table.slice(0, limit), seen > limit
+
+
 def sql_page(app: App, request: Request) -> Response:
     query = request.param("q")
     result, error = None, None
     if query:
         try:
-            result = run_query(app, query)
+            result = first_rows(app, query)
         except (CatalogError, UsageError) as exc:
             error = str(exc).replace("; use --write / writable=True", "")
     form = tag("form", tag("textarea", query or EXAMPLE, name="q", id="sql", rows=5),
@@ -54,11 +73,12 @@ def _downloads(query: str) -> Any:
     return tag("p", "download: ", [[item, " "] for item in links], class_="downloads")
 
 
-def _result_table(result: pa.Table) -> Any:
-    shown = result.slice(0, SHOWN_ROWS).to_pylist()
+def _result_table(first: tuple[pa.Table, bool]) -> Any:
+    result, more = first
+    shown = result.to_pylist()
     columns = result.column_names
-    note = tag("p", f"{result.num_rows} rows" + (
-        f", first {SHOWN_ROWS} shown" if result.num_rows > SHOWN_ROWS else ""), class_="count")
+    note = tag("p", f"first {SHOWN_ROWS} rows shown; download for all" if more
+               else f"{result.num_rows} rows", class_="count")
     return [note, table(columns, [[short(r[c], 200) for c in columns] for r in shown],
                         class_="rows", id="sql-result")]
 
