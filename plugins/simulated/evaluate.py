@@ -97,16 +97,13 @@ def evaluate_annotators(
     from datagen.build import run_build
     from datagen.catalog import Catalog
     from datagen.home import datagen_home
-    from datagen.inputs import open_input
     from datagen.recipes import get_recipe
 
     home = home or datagen_home()
     forced = {**options, "routing": "every", "noise_fraction": 0.0}
     parsed = PrefsOptions.model_validate({**get_recipe(RECIPE).options, **forced})
-    ref = pairs or get_recipe(RECIPE).default_input()
-    with Catalog.open(home) as cat:
-        source = open_input(ref, cat)
-        gold = gold_labels(source.frame(limit).to_dicts(), parsed, label_column)
+    ref = pairs or get_recipe(RECIPE).default_input() or ""
+    gold, lineage = _read_gold(ref, parsed, limit, label_column, home)
     built = run_build(RECIPE, input=pairs, models=models, options=forced, limit=limit,
                       home=home, quiet=quiet, command=command, allow_empty=True)
     dataset = f"{built.dataset}@{built.version}"
@@ -120,8 +117,19 @@ def evaluate_annotators(
                              agreement_metrics(labels, gold, parsed.seed, order))
     report.metrics["failures"] = built.failures
     with Catalog.open(home) as cat:
-        cat.append_record("metrics", _record(report, ref or "", source.lineage, models, command))
+        cat.append_record("metrics", _record(report, ref, lineage, models, command))
     return report
+
+
+def _read_gold(ref: str, options: PrefsOptions, limit: int | None, label_column: str,
+               home: Path) -> tuple[dict[str, Label], dict[str, Any]]:
+    """The gold labels of the pairs input and where they were read from."""
+    from datagen.catalog import Catalog
+    from datagen.inputs import open_input
+
+    with Catalog.open(home) as cat:
+        source = open_input(ref, cat)
+        return gold_labels(source.frame(limit).to_dicts(), options, label_column), source.lineage
 
 
 def _labels_by_annotator(rows: list[dict[str, Any]]) -> dict[str, dict[str, Label]]:
