@@ -29,7 +29,7 @@ import traceback
 from collections.abc import Callable
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # the tests package
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))  # shared test helpers
 
 SMOLLM2_135M = dict(
     hidden_size=576, intermediate_size=1536, num_hidden_layers=30, num_attention_heads=9,
@@ -251,8 +251,7 @@ def time_steps(model, batch: dict, steps: int = 6, warmup: int = 2) -> dict:
 
 def mixed_reference() -> dict:
     import torch
-
-    from tests.test_train_mixed import KINDS, Collator, examples
+    from test_train_mixed import KINDS, Collator, examples
 
     out: dict[str, object] = {}
     for variant in ("full", "lora"):
@@ -278,11 +277,11 @@ def mixed_reference() -> dict:
 
 def _mixed_trainer(variant: str):
     import torch
+    from test_train_mixed import C3PO, KINDS, examples
+    from tiny_lm import tiny_llama
     from transformers import TrainingArguments
 
     from datagen_plugins.trainer.mixed import disable_dropout, trainer_class
-    from tests.test_train_mixed import C3PO, KINDS, examples
-    from tests.tiny_lm import tiny_llama
 
     model = tiny_llama("sdpa", attention_dropout=0.3)
     if variant == "lora":
@@ -315,8 +314,7 @@ def _watch_head(trainer, dtypes: dict) -> None:
 
 def dpo_parity() -> dict:
     import torch
-
-    from tests.test_train_dpo_parity import parity
+    from test_train_dpo_parity import parity
 
     torch.backends.cuda.matmul.allow_tf32 = False
     ours, trl = parity(Path(tempfile.mkdtemp()), device=DEVICE)

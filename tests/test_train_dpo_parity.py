@@ -11,7 +11,7 @@ import pytest
 torch = pytest.importorskip("torch", reason="needs the 'train' extra")
 pytest.importorskip("trl", reason="needs the 'train' extra")
 
-from tests.tiny_lm import tiny_llama, token_rows, word_tokenizer, words  # noqa: E402
+from tiny_lm import tiny_llama, token_rows, word_tokenizer, words  # noqa: E402
 
 
 def pairs(count: int = 4) -> list[dict]:

@@ -10,6 +10,8 @@ import pytest
 torch = pytest.importorskip("torch", reason="needs the 'train' extra")
 pytest.importorskip("transformers", reason="needs the 'train' extra")
 
+from tiny_lm import tiny_llama, token_rows  # noqa: E402
+
 from datagen.training import LossTerm  # noqa: E402
 from datagen_plugins.trainer.mixed import (  # noqa: E402
     Collator,
@@ -19,7 +21,6 @@ from datagen_plugins.trainer.mixed import (  # noqa: E402
     sequence_logps,
     trainer_class,
 )
-from tests.tiny_lm import tiny_llama, token_rows  # noqa: E402
 
 C3PO = [LossTerm("dpo", 1.0, "in_scope", {"beta": 0.1}), LossTerm("nll", 0.2, "out_of_scope"),
         LossTerm("nll", 0.1, "near_scope")]

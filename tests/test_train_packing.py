@@ -11,8 +11,9 @@ from datagen_plugins.trainer.packing import IGNORE, best_fit_rows
 torch = pytest.importorskip("torch", reason="needs the 'train' extra")
 pytest.importorskip("transformers", reason="needs the 'train' extra")
 
+from tiny_lm import tiny_llama, token_rows  # noqa: E402
+
 from datagen_plugins.trainer.packing import IsolatedRowsCollator  # noqa: E402
-from tests.tiny_lm import tiny_llama, token_rows  # noqa: E402
 
 A_LEN, B_LEN = 9, 6
 
