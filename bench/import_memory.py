@@ -106,9 +106,8 @@ def main() -> None:
                   f"{peak / size:>10.2f}x  {peak - startup:>10.0f} MiB")
             path.unlink()
         growth = streamed[-1] - streamed[0]
-        grown = max(sizes[-1] - sizes[0], 1)
-        print(f"streaming peak grew {growth:+.0f} MiB while the file grew {grown} MiB "
-              f"({growth / grown:.2f} MiB per MiB)")
+        print(f"streaming peak grew {growth:+.0f} MiB while the file grew "
+              f"{sizes[-1] - sizes[0]} MiB ({growth / max(sizes[-1] - sizes[0], 1):.2f} MiB per MiB)")
 
 
 if __name__ == "__main__":
