@@ -174,3 +174,22 @@ def test_sigkill_mid_batch_loses_only_unfinished_calls(tmp_path):
     clean_out = tmp_path / "clean.json"
     assert build(tmp_path / "clean", clean_out).wait(timeout=300) == 0
     assert resumed["texts"] == json.loads(clean_out.read_text())["texts"]
+
+
+def test_plain_answers_match_llama_cpp_pythons_own_chat_completion(engine_home):
+    from llama_cpp import Llama
+
+    requests = [ChatRequest.chat(f"Write one sentence about the number {i}.", max_tokens=16,
+                                 temperature=0.0 if i == 0 else 0.8, seed=i) for i in range(3)]
+    llm = Llama(model_path=str(embedded_path()), n_ctx=512, n_threads=1, verbose=False)
+    plain = []
+    for request in requests:
+        llm.reset()
+        reply = llm.create_chat_completion(
+            [m.as_dict() for m in request.messages], max_tokens=request.max_tokens,
+            temperature=request.temperature, top_p=request.top_p, seed=request.seed)
+        plain.append(reply["choices"][0]["message"]["content"])
+    llm.close()
+    with Engine(["embedded?instances=1&slots=4"], home=engine_home) as engine:
+        batched = [a.text for a in engine.models[0].complete(requests)]
+    assert batched == plain
