@@ -18,6 +18,7 @@ import polars as pl
 
 from datagen.llm import ChatRequest
 from datagen.testing import ScriptedModel
+from datagen_plugins.icai.requests import RULE_KEY
 
 DATA = Path(__file__).parent.parent / "plugins" / "icai" / "catalog" / "data"
 ORTHOGONAL = DATA / "synthetic_data_orthogonal_adcbg.csv"
@@ -76,7 +77,7 @@ def propose_script(request: ChatRequest) -> Any:
     prompt = request.messages[-1].content
     preferred, _ = _responses(prompt)
     noise = [*NOISE, UNSURE][_hash(preferred) % 4]
-    return {"rules": [_topic_rule(preferred), noise]}
+    return {"rules": [{RULE_KEY: _topic_rule(preferred)}, {RULE_KEY: noise}]}
 
 
 def vote_script(request: ChatRequest, preferred_texts: set[str]) -> Any:

@@ -51,27 +51,31 @@ def check_contract(t: dict[str, list[dict]]) -> None:
 
 
 def test_constitution_on_the_embedded_model_then_eval(datagen_home: Path, tmp_path: Path):
-    built = run_build("constitution", options=SMALL, limit=3, quiet=True, allow_empty=True)
+    pairs = tmp_path / "pairs.csv"
+    orthogonal_frame(3).write_csv(pairs)
+    built = run_build("constitution", input=str(pairs), options=SMALL, quiet=True,
+                      allow_empty=True)
     first = tables(datagen_home, f"constitution@{built.version}")
     check_contract(first)
     # same seed, same models: the same constitution and tables (the calls come from the cache)
-    again = run_build("constitution", options=SMALL, limit=3, quiet=True, allow_empty=True)
+    again = run_build("constitution", input=str(pairs), options=SMALL, quiet=True,
+                      allow_empty=True)
     assert again.usage["calls"] == 0
     second = tables(datagen_home, f"constitution@{again.version}")
     assert second["rows"] == first["rows"] and second["votes"] == first["votes"]
 
-    pairs = tmp_path / "pairs.csv"
-    orthogonal_frame(4).write_csv(pairs)  # the 3 pairs the rules came from, and 1 held out
+    # no --pairs: the pairs the constitution was built from, read with its column options
     result = CliRunner().invoke(cli, [
-        "eval", "constitution", f"constitution@{built.version}", "--pairs", str(pairs), "-q",
+        "eval", "constitution", f"constitution@{built.version}", "-q",
         "-o", 'max_tokens={"judge": 16}'])
     assert result.exit_code == 0, result.output
     assert "held_out" in result.output and "Recorded as metric" in result.output
     with Catalog.open(datagen_home) as cat:
         (metric,) = cat.records("metrics", kind="constitution")
     assert (metric["dataset"], metric["version"]) == ("constitution", built.version)
+    assert metric["inputs"]["pairs"] == str(pairs.resolve())
     m = metric["metrics"]
-    assert (m["pairs_train_rules"], m["pairs_held_out_rules"], m["pairs_all_no_rules"]) == (3, 1, 4)
+    assert (m["pairs_train_rules"], m["pairs_held_out_rules"], m["pairs_all_no_rules"]) == (3, 0, 3)
     for key in ("agreement_all_rules", "agreement_all_no_rules"):
         assert 0.0 <= m[key] <= 1.0
     assert metric["detail"]["rules"] == [r["rule"] for r in first["rows"]]
@@ -79,4 +83,4 @@ def test_constitution_on_the_embedded_model_then_eval(datagen_home: Path, tmp_pa
     assert set(refs) == {"rules", "no_rules"}
     with Catalog.open(datagen_home) as cat:  # every judgment is kept, with rules and without
         for ref in refs.values():
-            assert len(cat.read_step(ref, "judgments")) == 4
+            assert len(cat.read_step(ref, "judgments")) == 3

@@ -136,17 +136,20 @@ def test_the_shortlist_is_reclustered_into_at_most_n_rules():
 
 def test_a_judge_following_the_constitution_agrees_more_than_one_with_no_rules():
     frame = orthogonal_frame()
-    sink, _ = constitution()
+    # every third pair is held out (the set runs 10 pet, 10 t-shirt, 10 ice cream pairs)
+    sink, _ = constitution(frame=frame.filter(pl.col("index") % 3 != 0))
     rules = [r["rule"] for r in sink.rows]
+    assert len(rules) == 3
     source = {p["id"] for p in sink.steps["pairs"]}
     scores = {}
     for label, given in (("rules", rules), ("none", [])):
         annotate = Annotate(Annotate.parse_options({"rules": given, "labels_required": True}))
         judged = run(annotate, frame, world(frame))
         scores[label] = agreement_by_group(judged.steps["judgments"], source)
-    assert scores["rules"]["agreement_all"] == 1.0
-    assert scores["rules"]["pairs_train"] == 30 and scores["rules"]["pairs_held_out"] == 0
+    assert (scores["rules"]["pairs_train"], scores["rules"]["pairs_held_out"]) == (20, 10)
+    assert scores["rules"]["agreement_train"] == scores["rules"]["agreement_held_out"] == 1.0
     assert 0.2 < scores["none"]["agreement_all"] < 0.8  # first shown text, seeded order
+    assert scores["rules"]["failed_judgments"] == scores["none"]["failed_judgments"] == 0
 
 
 def test_the_annotator_labels_unlabeled_pairs_in_trl_format():

@@ -27,15 +27,16 @@ def _options(values: tuple[str, ...]) -> dict[str, Any]:
 
 @click.command("constitution")
 @click.argument("constitution", metavar="NAME[@V]")
-@click.option("--pairs", required=True, metavar="PREFS[@V]",
-              help="Labeled pairs: a file, a dataset version or hf:ORG/NAME.")
+@click.option("--pairs", default=None, metavar="PREFS[@V]",
+              help="Labeled pairs: a file, a dataset version or hf:ORG/NAME"
+                   " (default: the pairs the constitution was built from).")
 @click.option("--judge", default="embedded", show_default=True, metavar="SPEC",
               help="The model that picks a text, with the rules and without.")
 @click.option("--split", default=None, help="Only pairs whose 'split' column has this value.")
 @click.option("-o", "--option", "option_values", multiple=True, metavar="KEY=VALUE",
               help="Column mapping and judge options of icai-annotate (e.g. preferred_column).")
 @click.option("-q", "--quiet", is_flag=True, help="No progress display.")
-def eval_constitution(constitution: str, pairs: str, judge: str, split: str | None,
+def eval_constitution(constitution: str, pairs: str | None, judge: str, split: str | None,
                       option_values: tuple[str, ...], quiet: bool) -> None:
     """Agreement with the labels of a judge following CONSTITUTION vs the same judge with
     no rules, on the pairs the rules came from (train) and on the others (held out)."""

@@ -10,15 +10,19 @@ pairs and both judgment versions.
 
 from __future__ import annotations
 
+import json
 import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from datagen.errors import InvalidInput
+from datagen.errors import InvalidInput, UsageError
+
+from .options import PairColumns
 
 EVAL_RECIPE = "constitution-eval"
 GROUPS = ("all", "train", "held_out")
+PAIR_OPTIONS = tuple(k for k in PairColumns.model_fields if k != "seed")
 
 
 @dataclass
@@ -27,6 +31,7 @@ class ConstitutionReport:
     version: int
     rules: list[str]
     metrics: dict[str, Any]
+    pairs: str = ""  # the pairs judged (a file path, NAME@V or hf:ORG/NAME)
     judgments: dict[str, str] = field(default_factory=dict)  # "rules"/"no_rules" -> NAME@V
     metric_id: str = ""
 
@@ -41,6 +46,22 @@ def read_constitution(cat: Any, ref: str) -> tuple[str, int, list[str], set[str]
     source = {p["id"] for p in cat.read_step(f"{info.dataset}@{info.version}", "pairs")
               .to_pylist() if p["used"]}
     return info.dataset, info.version, [r["rule"] for r in rows], source
+
+
+def source_pairs(cat: Any, name: str, version: int) -> tuple[str, dict[str, Any]]:
+    """The input a constitution was built from (a file or a dataset version) and the
+    column options it was read with: the default pairs of an evaluation."""
+    found = cat.sql(
+        "SELECT b.inputs, b.options FROM versions v JOIN builds b ON b.build_id = v.build_id"
+        f" WHERE v.dataset = '{name.replace(chr(39), chr(39) * 2)}' AND v.version = {int(version)}"
+    ).to_pylist()
+    inputs, options = (json.loads(v) if isinstance(v, str) else v for v in found[0].values())
+    source = inputs[0] if inputs else {}
+    ref = {"file": source.get("path"), "dataset": f"{source.get('name')}@{source.get('version')}"}
+    if source.get("kind") not in ref:
+        raise UsageError(f"{name}@{version} was built from a {source.get('kind')!r} input;"
+                         " name the pairs with --pairs")
+    return str(ref[source["kind"]]), {k: options[k] for k in PAIR_OPTIONS if k in options}
 
 
 def agreement_by_group(judgments: list[dict[str, Any]], source: set[str]) -> dict[str, Any]:
@@ -58,9 +79,9 @@ def agreement_by_group(judgments: list[dict[str, Any]], source: set[str]) -> dic
 
 
 def evaluate_constitution(
-    constitution: str, *, pairs: str, judge: str = "embedded", split: str | None = None,
-    options: dict[str, Any] | None = None, home: Path | None = None, quiet: bool = True,
-    command: str = "",
+    constitution: str, *, pairs: str | None = None, judge: str = "embedded",
+    split: str | None = None, options: dict[str, Any] | None = None, home: Path | None = None,
+    quiet: bool = True, command: str = "",
 ) -> ConstitutionReport:
     from datagen.catalog import Catalog
     from datagen.home import datagen_home
@@ -68,6 +89,9 @@ def evaluate_constitution(
     home = home or datagen_home()
     with Catalog.open(home) as cat:
         name, version, rules, source = read_constitution(cat, constitution)
+        built_from, columns = source_pairs(cat, name, version)
+    if pairs is None:  # the constitution's own pairs, read the way its build read them
+        pairs, options = built_from, {**columns, **(options or {})}
     base = {**(options or {}), "labels_required": True, "split": split}
     judged: dict[str, list[dict[str, Any]]] = {}
     refs: dict[str, str] = {}
@@ -76,9 +100,9 @@ def evaluate_constitution(
                                             quiet, command)
     metrics = {f"{key}_{label}": value for label in judged
                for key, value in agreement_by_group(judged[label], source).items()}
-    report = ConstitutionReport(name, version, rules, metrics, refs, uuid.uuid4().hex)
+    report = ConstitutionReport(name, version, rules, metrics, pairs, refs, uuid.uuid4().hex)
     with Catalog.open(home) as cat:
-        cat.append_record("metrics", _record(report, pairs, judge, split, command))
+        cat.append_record("metrics", _record(report, judge, split, command))
     return report
 
 
@@ -94,12 +118,12 @@ def _judge(pairs: str, judge: str, options: dict[str, Any], home: Path, quiet: b
         return ref, cat.read_step(ref, "judgments").to_pylist()
 
 
-def _record(report: ConstitutionReport, pairs: str, judge: str, split: str | None,
+def _record(report: ConstitutionReport, judge: str, split: str | None,
             command: str) -> dict[str, Any]:
     return {
         "metric_id": report.metric_id, "kind": "constitution",
         "dataset": report.constitution, "version": report.version, "model": judge,
         "judge": judge,
-        "inputs": {"pairs": pairs, "split": split, "judgments": report.judgments},
+        "inputs": {"pairs": report.pairs, "split": split, "judgments": report.judgments},
         "metrics": report.metrics, "detail": {"rules": report.rules}, "command": command,
     }

@@ -8,7 +8,7 @@ from typing import Any
 import polars as pl
 
 from datagen.generator import BatchOutput, Failure, GeneratorContext, stable_id
-from datagen.steps import Answer, Ask, StepKit
+from datagen.steps import Answer, Ask, CheckFailed, StepKit
 
 from .options import RULE_PREFIX, ConstitutionOptions
 from .requests import RULE_KEY, propose_request
@@ -20,7 +20,7 @@ def propose(options: ConstitutionOptions, pairs: pl.DataFrame,
     kit = StepKit(ctx)
     used = [p for p in pairs.to_dicts() if p["used"]]
     asks = [Ask("proposer", _request(options, p), p["id"]) for p in used]
-    for pair, answer in zip(used, kit.structured(asks), strict=True):
+    for pair, answer in zip(used, kit.structured(asks, check_rules), strict=True):
         if answer is not None:
             kit.record("proposals", _rules(kit, options, pair, answer))
     return kit.out
@@ -36,8 +36,7 @@ def _rules(kit: StepKit, options: ConstitutionOptions, pair: dict[str, Any],
            answer: Answer) -> list[dict[str, Any]]:
     """The answer's rules with the prefix; a rule over the word limit is a failure row."""
     records = []
-    for index, item in enumerate(answer.data["rules"]):
-        tail = item[RULE_KEY]
+    for index, tail in enumerate(answer.data):
         rule = full_rule(tail)
         problem = rule_problem(rule, options.max_words)
         if problem:
@@ -48,6 +47,17 @@ def _rules(kit: StepKit, options: ConstitutionOptions, pair: dict[str, Any],
                         "pair_id": pair["id"], "index": index, "rule": rule,
                         "model": kit.spec("proposer")})
     return records
+
+
+def check_rules(ask: Ask, data: Any) -> list[str]:
+    """The proposed completions of an answer, or ``CheckFailed`` naming what is off."""
+    items = data.get("rules") if isinstance(data, dict) else None
+    if not isinstance(items, list) or not items:
+        raise CheckFailed("the answer has no list of rules")
+    tails = [i.get(RULE_KEY) if isinstance(i, dict) else None for i in items]
+    if not all(isinstance(t, str) for t in tails):
+        raise CheckFailed(f"every rule must be an object with the text key {RULE_KEY!r}")
+    return tails
 
 
 def rule_problem(rule: str, max_words: int) -> str:
