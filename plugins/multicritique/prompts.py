@@ -119,7 +119,7 @@ def meta_label(
         "Several reviewers critiqued a response. Label one of their units with the level"
         " that fits it best, and give the reason.\n\n"
         f"{LABEL_LEVELS}\n\n{SEVERITY_LEVELS}\n\n"
-        f"Query:\n{query}\n\n{context}\n\nResponse ({TAG_NOTE.lower()}):\n{tagged_response}\n\n"
+        f"Query:\n{query}\n\n{context}\n\nResponse (tagged [S1], [S2], ...):\n{tagged_response}\n\n"
         f"The other reviewers' units on this response (context only):\n{other_block}\n\n"
         f"The unit to label:\n{format_unit(unit)}\n\n"
         "Answer in JSON with the keys label and reason."
