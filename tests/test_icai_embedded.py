@@ -84,3 +84,20 @@ def test_constitution_on_the_embedded_model_then_eval(datagen_home: Path, tmp_pa
     with Catalog.open(datagen_home) as cat:  # every judgment is kept, with rules and without
         for ref in refs.values():
             assert len(cat.read_step(ref, "judgments")) == 3
+
+
+def test_constitutional_prefs_labels_pairs_in_trl_format(datagen_home: Path):
+    built = run_build("constitutional-prefs", limit=2, quiet=True, allow_empty=True,
+                      options={"max_tokens": {"judge": 16}})
+    ref = f"constitutional-prefs@{built.version}"
+    with Catalog.open(datagen_home) as cat:
+        rows = cat.read_arrow(ref).to_pylist()
+        judgments = cat.read_step(ref, "judgments").to_pylist()
+        failures = cat.sql("SELECT step FROM failures").to_pylist()
+    assert len(judgments) == 2 and len(rows) + len(failures) == 2
+    by_texts = {frozenset((p["text_a"], p["text_b"])): p for p in orthogonal_frame(2).to_dicts()}
+    for row in rows:
+        pair = by_texts[frozenset((row["chosen"], row["rejected"]))]
+        assert row["label"] == ("a" if pair["preferred_text"] == "text_a" else "b")
+        assert row["agrees"] == (row["preferred"] == row["label"])
+        assert len(row["rules"]) == 3
