@@ -22,6 +22,8 @@ What makes the comparison fair:
   from 24 tokens to ``max_length``, as chat data is), with equal mean token counts.
 - Tokens/s counts real tokens only, after two warm-up steps, with the same counter on
   both sides; the real-token share (real tokens / token slots fed) shows the padding.
+  On a CPU the ratios use tokens per CPU-second of the process (``tok/cpu-s``), which a
+  busy shared machine does not distort the way it distorts wall time.
 - Each run is its own process (clean peak-memory figures). ``mixed`` has no TRL
   counterpart: its pairs/s is compared with TRL's DPO on pairs of the same shape.
 """
@@ -254,6 +256,7 @@ def run_worker(config: str, method: str, shape: str, size: Size, folder: Path) -
         "rows": len(rows), "pairs": len([r for r in rows if r.get("rejected")]),
         "tokens": metrics.get("tokens"), "steps": metrics.get("steps"),
         "tokens_per_s": metrics.get("steady_tokens_per_second"),
+        "tokens_per_cpu_s": metrics.get("steady_tokens_per_cpu_second"),
         "real_token_share": metrics.get("real_token_share"),
         "train_s": metrics.get("train_runtime"),
         "peak_mem_gib": peak_memory_gib(cuda),
@@ -401,25 +404,34 @@ def preference_scores(model, reference, tokenizer, pairs, size: Size, device: st
 
 def report(results: list[dict]) -> list[str]:
     lines = [f"device: {results[0]['device']}",
-             f"{'method':6} {'shape':8} {'config':12} {'tok/s':>9} {'pairs/s':>8} {'real%':>6} "
+             f"{'method':6} {'shape':8} {'config':12} {'tok/s':>9} {'tok/cpu-s':>9} "
+             f"{'pairs/s*':>8} {'real%':>6} "
              f"{'steps':>6} {'GiB':>6}  held-out"]
     for r in results:
         pairs = pairs_per_s(r)
         lines.append(
             f"{r['method']:6} {r['shape']:8} {r['config']:12} {r['tokens_per_s'] or 0:9,.0f} "
+            f"{r['tokens_per_cpu_s'] or 0:9,.0f} "
             f"{pairs if pairs is not None else float('nan'):8.1f} "
             f"{100 * (r['real_token_share'] or 0):5.1f}% {int(r['steps'] or 0):6d} "
             f"{r['peak_mem_gib']:6.2f}  {json.dumps(r['held_out'])}")
+    lines.append("* pairs/s per CPU-second on a CPU")
     lines += ratios(results)
     for line in lines:
         print(line)
     return lines
 
 
+def rate(result: dict) -> float:
+    """Tokens/s on a GPU; tokens per CPU-second on a CPU."""
+    key = "tokens_per_cpu_s" if result["device"].startswith("cpu") else "tokens_per_s"
+    return result.get(key) or 0.0
+
+
 def pairs_per_s(result: dict) -> float | None:
-    if result["method"] == "sft" or not result["tokens_per_s"] or not result["tokens"]:
+    if result["method"] == "sft" or not rate(result) or not result["tokens"]:
         return None
-    return result["tokens_per_s"] * result["pairs"] / result["tokens"]
+    return rate(result) * result["pairs"] / result["tokens"]
 
 
 def ratios(results: list[dict]) -> list[str]:
@@ -433,10 +445,11 @@ def ratios(results: list[dict]) -> list[str]:
         if other is None or not other["tokens_per_s"]:
             continue
         if r["method"] == "sft":
-            speed = r["tokens_per_s"] / other["tokens_per_s"]
+            speed = rate(r) / rate(other)
             loss = f"held-out NLL {r['held_out']['nll_per_token']:.4f} vs " \
                    f"{other['held_out']['nll_per_token']:.4f}"
-            lines.append(f"ratio sft {r['shape']}: {speed:.2f}x tokens/s; {loss}")
+            unit = "tokens per CPU-second" if r["device"].startswith("cpu") else "tokens/s"
+            lines.append(f"ratio sft {r['shape']}: {speed:.2f}x {unit}; {loss}")
         else:
             speed = (pairs_per_s(r) or 0) / (pairs_per_s(other) or 1)
             loss = f"held-out DPO loss {r['held_out']['dpo_loss']:.4f} vs " \

@@ -346,6 +346,7 @@ def final_metrics(
     steady = progress.steady_tokens_per_second()
     if steady is not None:
         metrics["steady_tokens_per_second"] = steady
+        metrics["steady_tokens_per_cpu_second"] = progress.steady_tokens_per_cpu_second() or 0.0
     return metrics
 
 

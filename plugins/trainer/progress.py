@@ -65,8 +65,8 @@ class Progress(TrainerCallback):
         self.steps = 0
         self.started = time.perf_counter()
         self.warmup_steps = warmup_steps
-        self.warm: tuple[float, int] | None = None  # (time, tokens) when warm-up ended
-        self.last: tuple[float, int] = (self.started, 0)
+        self.warm: tuple[float, int, float] | None = None  # (time, tokens, CPU time) then
+        self.last: tuple[float, int, float] = (self.started, 0, time.process_time())
 
     def on_train_begin(self, args: Any, state: Any, control: Any, **kwargs: Any) -> None:
         self.started = time.perf_counter()
@@ -74,7 +74,7 @@ class Progress(TrainerCallback):
     def on_step_end(self, args: Any, state: Any, control: Any, **kwargs: Any) -> None:
         self.steps = state.global_step
         _synchronize()
-        self.last = (time.perf_counter(), self.counter.tokens)
+        self.last = (time.perf_counter(), self.counter.tokens, time.process_time())
         if state.global_step == self.warmup_steps:
             self.warm = self.last
 
@@ -83,6 +83,12 @@ class Progress(TrainerCallback):
         if self.warm is None or self.last[0] <= self.warm[0]:
             return None
         return (self.last[1] - self.warm[1]) / (self.last[0] - self.warm[0])
+
+    def steady_tokens_per_cpu_second(self) -> float | None:
+        """The same per second of this process's CPU time: steady on a busy shared CPU."""
+        if self.warm is None or self.last[2] <= self.warm[2]:
+            return None
+        return (self.last[1] - self.warm[1]) / (self.last[2] - self.warm[2])
 
     def on_log(self, args: Any, state: Any, control: Any, logs: Any = None, **kwargs: Any):
         if not logs or "loss" not in logs:
