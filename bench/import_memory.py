@@ -5,8 +5,8 @@ runs in its own process and its peak RSS is read from the kernel (wait4). Baseli
 measured in the same run on the same files:
 
 - start-up: a process that imports datagen and opens the catalog, imports nothing;
-- in memory: ``datagen.readers.load``, which reads the whole file into one Arrow table
-  (what an import did before it streamed).
+- whole file: read the file, parse every line, build one Arrow table and write it to
+  Parquet, the way an import worked before it streamed.
 
 A streaming import's peak should stay flat as the file grows: peak minus start-up is the
 fixed buffer. Usage: .venv/bin/python bench/import_memory.py [--sizes-mb 25,100,200]
@@ -40,10 +40,15 @@ from datagen.readers import import_file
 with Catalog.open(sys.argv[1]) as cat:
     import_file(cat, sys.argv[2], "bench")
 """
-IN_MEMORY = """
-import sys
-from datagen.readers import load
-load(sys.argv[2])
+WHOLE_FILE = """
+import json, sys
+import pyarrow as pa, pyarrow.parquet as pq
+from datagen.catalog import Catalog
+with Catalog.open(sys.argv[1]):
+    raw = open(sys.argv[2], "rb").read()
+    records = [json.loads(line) for line in raw.decode().splitlines() if line.strip()]
+    table = pa.Table.from_pylist(records)
+    pq.write_table(table, sys.argv[1] + "/whole.parquet", compression="zstd")
 """
 
 
@@ -81,8 +86,8 @@ def peak_rss_mb(script: str, home: Path, path: Path) -> tuple[float, float]:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--sizes-mb", default="25,100,200", help="file sizes in MiB")
-    parser.add_argument("--skip-in-memory-above", type=int, default=200,
-                        help="skip the in-memory baseline for larger files (MiB)")
+    parser.add_argument("--skip-whole-above", type=int, default=400,
+                        help="skip the whole-file baseline for larger files (MiB)")
     args = parser.parse_args()
     sizes = [int(s) for s in args.sizes_mb.split(",")]
     with tempfile.TemporaryDirectory(prefix="datagen-bench-") as scratch:
@@ -90,24 +95,27 @@ def main() -> None:
         startup, _ = peak_rss_mb(STARTUP, folder / "home-startup", folder / "none")
         print(f"start-up baseline (import datagen, open the catalog): {startup:.0f} MiB")
         print(f"{'file':>8} {'rows':>8} | {'streaming import':>17} {'s':>6} | "
-              f"{'in-memory load':>15} {'s':>6} | stream/file  stream-startup")
+              f"{'whole-file':>15} {'s':>6} | stream/whole  stream-startup")
         streamed = []
         for size in sizes:
             path = folder / f"rows-{size}.jsonl"
             rows = make_file(path, size)
             peak, seconds = peak_rss_mb(STREAMING, folder / f"home-{size}", path)
             streamed.append(peak)
-            if size <= args.skip_in_memory_above:
-                whole, whole_s = peak_rss_mb(IN_MEMORY, folder / "home-x", path)
+            ratio = ""
+            if size <= args.skip_whole_above:
+                whole, whole_s = peak_rss_mb(WHOLE_FILE, folder / f"whole-{size}", path)
                 memory = f"{whole:>11.0f} MiB {whole_s:>6.1f}"
+                ratio = f"{peak / whole:.2f}x"
             else:
                 memory = f"{'skipped':>15} {'':>6}"
             print(f"{size:>5} MiB {rows:>8} | {peak:>13.0f} MiB {seconds:>6.1f} | {memory} | "
-                  f"{peak / size:>10.2f}x  {peak - startup:>10.0f} MiB")
+                  f"{ratio:>11}  {peak - startup:>10.0f} MiB")
             path.unlink()
         growth = streamed[-1] - streamed[0]
-        print(f"streaming peak grew {growth:+.0f} MiB while the file grew "
-              f"{sizes[-1] - sizes[0]} MiB ({growth / max(sizes[-1] - sizes[0], 1):.2f} MiB per MiB)")
+        grown = max(sizes[-1] - sizes[0], 1)
+        print(f"streaming peak grew {growth:+.0f} MiB while the file grew {grown} MiB "
+              f"({growth / grown:.2f} MiB per MiB)")
 
 
 if __name__ == "__main__":

