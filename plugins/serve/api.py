@@ -31,7 +31,8 @@ def rows(app: App, request: Request, info: VersionInfo) -> Response:
     query = PageQuery(offset=request.int_param("offset", 0),
                       limit=request.int_param("limit", PAGE_SIZE, 1, MAX_PAGE_SIZE),
                       search=request.param("q"))
-    page = read_page(request.db, info.table_name, query, rows=info.rows)
+    page = read_page(request.db, info.table_name, query, rows=info.rows,
+                     ids=app.sorted_ids(request, info.table_name))
     return Response.json({"version": info.ref, "total": page.total, "offset": query.offset,
                           "columns": page.columns, "rows": page.rows})
 
@@ -40,7 +41,7 @@ def row(app: App, request: Request, info: VersionInfo, row_id: str) -> Response:
     found = row_by_id(request.db, info.table_name, row_id)
     if found is None:
         raise NotFound("row", f"{info.ref}#{row_id}")
-    review = review_store.review_of(request.db, info, row_id)
+    review = app.reviews(request, info).get(row_id)
     return Response.json({"version": info.ref, "row": found,
                           "review": review.as_dict() if review else None})
 

@@ -27,6 +27,7 @@ if TYPE_CHECKING:
 LOOPBACK = ("127.0.0.1", "localhost", "::1")
 TOKEN_COOKIE = "datagen_token"
 MAX_BODY = 1_000_000
+KEPT_ID_LISTS = 4  # versions whose sorted ids stay in memory (100k ids: a few MB)
 STATIC_TYPES = {".css": "text/css; charset=utf-8", ".js": "text/javascript; charset=utf-8"}
 SECURITY_HEADERS = {
     "Content-Security-Policy": "default-src 'none'; script-src 'self'; style-src 'self'; "
@@ -105,9 +106,31 @@ class App:
         self.reviewer = reviewer
         self.sql_lock = threading.Lock()  # the catalog's read-only SQL connection is shared
         self._columns: dict[str, Any] = {}  # table -> columns (tables never change)
+        self._ids: dict[str, list[str]] = {}  # version table -> sorted ids, a few kept
         self._cache: dict[Any, Any] = {}
         self._cache_snapshot: int | None = None
         self._cache_lock = threading.Lock()
+
+    def sorted_ids(self, request: Request, table: str) -> list[str]:
+        """A version's ids in order, read once (version tables never change)."""
+        from datagen_plugins.serve.queries import sorted_ids
+
+        with self._cache_lock:
+            found = self._ids.get(table)
+        if found is None:
+            found = sorted_ids(request.db, table)
+            with self._cache_lock:
+                while len(self._ids) >= KEPT_ID_LISTS:
+                    self._ids.pop(next(iter(self._ids)))
+                self._ids[table] = found
+        return found
+
+    def reviews(self, request: Request, info: Any) -> dict[str, Any]:
+        """The current reviews of a version, read once per catalog snapshot."""
+        from datagen_plugins.serve.reviews import current_reviews
+
+        return self.cached(request, ("reviews", info.ref),
+                           lambda: current_reviews(request.db, info))
 
     def cached(self, request: Request, key: tuple, compute: Any) -> Any:
         """``compute()`` once per catalog snapshot: metadata that only a write changes."""

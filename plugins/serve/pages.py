@@ -33,7 +33,7 @@ from datagen_plugins.serve.queries import (
     read_page,
     steps_of,
 )
-from datagen_plugins.serve.reviews import progress, reviews_of_rows
+from datagen_plugins.serve.reviews import progress
 
 if TYPE_CHECKING:
     from datagen.catalog import VersionInfo
@@ -173,8 +173,9 @@ def dataset_page(app: App, request: Request, name: str) -> Response:
 
 def version_page(app: App, request: Request, info: VersionInfo) -> Response:
     db = request.db
-    page = read_page(db, info.table_name, page_query(request), rows=info.rows)
-    reviewed = reviews_of_rows(db, info, [str(r.get("id")) for r in page.rows])
+    page = read_page(db, info.table_name, page_query(request), rows=info.rows,
+                     ids=app.sorted_ids(request, info.table_name))
+    reviewed = app.reviews(request, info)
     status = {"review": lambda row: _review_badge(reviewed.get(str(row.get("id"))))}
     schema = table(["column", "type"], [[c, t] for c, t in page.types.items()])
     body = [

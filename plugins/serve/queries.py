@@ -6,6 +6,7 @@ Filters name a column of the version's schema and an operator from ``OPERATORS``
 
 from __future__ import annotations
 
+import bisect
 import re
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
@@ -84,13 +85,14 @@ def table_columns(catalog: Any, table: str) -> list[tuple[str, str]]:
 
 def read_page(
     catalog: Any, table: str, query: PageQuery, fixed: dict[str, Any] | None = None,
-    rows: int | None = None,
+    rows: int | None = None, ids: list[str] | None = None,
 ) -> Page:
     """One page of ``table`` (count included) under the query's search and filters.
 
     ``rows``: the table's row count when known (a version's), saving a count when nothing
-    filters. Tables ordered by ``id`` are read in two steps: the ids of the page (sorting
-    one column), then only those rows.
+    filters; ``ids``: its sorted ids when known. Tables ordered by ``id`` are read in two
+    steps: the ids of the page (sorting one column, or a slice of ``ids``), then only those
+    rows.
     """
     types = dict(table_columns(catalog, table))
     where, params = _where(query, types, fixed or {})
@@ -101,7 +103,10 @@ def read_page(
         total = rows if rows is not None and where == "true" else None
         if total is None and order != 'ORDER BY "id"':
             total = cur.execute(f"SELECT count(*) {source}", params).fetchone()[0]
-        if order == 'ORDER BY "id"':
+        if order == 'ORDER BY "id"' and ids is not None and where == "true":
+            total = len(ids)
+            result = _rows_of(cur, table, ids[query.offset : query.offset + query.limit])
+        elif order == 'ORDER BY "id"':
             result, total = _rows_by_ids(cur, table, source, params, query, total)
         else:
             result = cur.execute(f"SELECT * {source} {order} LIMIT ? OFFSET ?",
@@ -122,12 +127,14 @@ def _rows_by_ids(cur: Any, table: str, source: str, params: list[Any], query: Pa
     if total is None:
         total = found[0][1] if found else \
             cur.execute(f"SELECT count(*) {source}", params).fetchone()[0]
-    ids = [r[0] for r in found]
+    return _rows_of(cur, table, [r[0] for r in found]), total
+
+
+def _rows_of(cur: Any, table: str, ids: list[str]) -> Any:
     marks = ", ".join("?" for _ in ids) or "NULL"
     span = [ids[0], ids[-1]] if ids else [None, None]  # a range the scan can push down
-    result = cur.execute(f"SELECT * FROM {quote_table(table)} WHERE id BETWEEN ? AND ? "
-                         f"AND id IN ({marks}) ORDER BY id LIMIT ?", [*span, *ids, query.limit])
-    return result, total
+    return cur.execute(f"SELECT * FROM {quote_table(table)} WHERE id BETWEEN ? AND ? "
+                       f"AND id IN ({marks}) ORDER BY id LIMIT ?", [*span, *ids, len(ids)])
 
 
 def row_by_id(db: Any, table: str, row_id: str) -> dict[str, Any] | None:
@@ -215,18 +222,22 @@ def steps_of(db: Any, dataset: str, version: int) -> list[dict[str, Any]]:
         cur.close()
 
 
-def neighbours(catalog: Any, table: str, row_id: str) -> dict[str, Any]:
-    """Position of a row in id order, and the ids before and after it."""
-    cur = catalog.cursor()
+def sorted_ids(db: Any, table: str) -> list[str]:
+    """Every id of a version table in order (kept by the app: versions never change)."""
+    cur = db.cursor()
     try:
-        row = cur.execute(
-            f"SELECT count(*) FILTER (id < ?), max(id) FILTER (id < ?), min(id) FILTER (id > ?) "
-            f"FROM {quote_table(table)}",
-            [row_id, row_id, row_id],
-        ).fetchone()
+        return [r[0] for r in cur.execute(
+            f"SELECT id FROM {quote_table(table)} ORDER BY id").fetchall()]
     finally:
         cur.close()
-    return {"position": int(row[0]) + 1, "previous": row[1], "next": row[2]}
+
+
+def neighbours(ids: list[str], row_id: str) -> dict[str, Any]:
+    """Position of a row in id order, and the ids before and after it."""
+    before = bisect.bisect_left(ids, row_id)
+    after = bisect.bisect_right(ids, row_id)
+    return {"position": before + 1, "previous": ids[before - 1] if before else None,
+            "next": ids[after] if after < len(ids) else None}
 
 
 class Reader:

@@ -94,16 +94,6 @@ def review_of(catalog: Catalog, info: VersionInfo, row_id: str) -> Review | None
     return rows[0] if rows else None
 
 
-def reviews_of_rows(db: Any, info: VersionInfo, row_ids: list[str]) -> dict[str, Review]:
-    """The latest reviews of the given rows only (what one page shows)."""
-    if not row_ids:
-        return {}
-    marks = ", ".join("?" for _ in row_ids)
-    rows = _fetch(db, f"SELECT * FROM ({_CURRENT}) WHERE record_id IN ({marks})",
-                  [info.dataset, info.version, *row_ids])
-    return {row.row_id: row for row in rows}
-
-
 def progress(catalog: Catalog, info: VersionInfo) -> dict[str, int]:
     """How far the review of a version has come: counts by outcome."""
     cur = catalog.cursor()

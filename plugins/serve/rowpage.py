@@ -20,7 +20,7 @@ from datagen_plugins.serve.queries import (
     steps_of,
     table_columns,
 )
-from datagen_plugins.serve.reviews import review_of, text_columns
+from datagen_plugins.serve.reviews import text_columns
 from datagen_plugins.serve.rowview import render_row
 
 if TYPE_CHECKING:
@@ -35,7 +35,7 @@ def row_page(app: App, request: Request, info: VersionInfo, row_id: str) -> Resp
     row = row_by_id(db, info.table_name, row_id)
     if row is None:
         raise NotFound("row", f"{info.ref}#{row_id}")
-    place = neighbours(db, info.table_name, row_id)
+    place = neighbours(app.sorted_ids(request, info.table_name), row_id)
     body = [
         _navigation(info, place),
         review_panel(app, request, info, row),
@@ -60,7 +60,7 @@ def _navigation(info: VersionInfo, place: dict[str, Any]) -> Markup:
 
 
 def review_panel(app: App, request: Request, info: VersionInfo, row: dict[str, Any]) -> Markup:
-    review = review_of(request.db, info, str(row["id"]))
+    review = app.reviews(request, info).get(str(row["id"]))
     state = (review.decision or "no decision") if review else "not reviewed"
     editable = app.cached(request, ("text-columns", info.ref),
                           lambda: text_columns(request.db, info))
