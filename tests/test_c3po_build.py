@@ -262,17 +262,23 @@ def dataset_rows(kinds: list[str], split: str = "test") -> list[dict[str, Any]]:
 
 
 def judge_script(scores: dict[str, Any]):
+    """A consistent judge: ``scores`` holds each prompt's score with the baseline as A; the
+    swapped order gets the mirrored score (values outside 1-5 and raw text stay as they are)."""
     def answer(request: ChatRequest) -> Any:
         prompt = user_text(request).split("User request:\n")[1].split("\n")[0]
         value = scores[prompt]
-        return value if isinstance(value, str) else {"score": value}
+        if isinstance(value, str):
+            return value
+        swapped = request.step == "judge_swapped" and value in range(1, 6)
+        return {"score": 6 - value if swapped else value}
     return answer
 
 
-def run_eval(rows: list[dict[str, Any]], scores: dict[str, Any], **options: Any):
+def run_eval(rows: list[dict[str, Any]], scores: dict[str, Any], judge_answer: Any = None,
+             **options: Any):
     generator = FeedbackEval(FeedbackEval.parse_options(options))
     model = ScriptedModel(lambda r: f"adapted answer to {user_text(r)}", spec="adapted")
-    judge = ScriptedModel(judge_script(scores), spec="judge")
+    judge = ScriptedModel(judge_answer or judge_script(scores), spec="judge")
     models: dict[str, Any] = {"model": model, "judge": judge, "baseline": model}
     sink = MemorySink()
     source = Input(pa.Table.from_pylist(rows), {"kind": "test"})
@@ -294,10 +300,23 @@ def test_eval_compares_with_stored_baselines_and_maps_scores():
     judge_prompt = user_text(judge.requests("judge")[0])
     assert "Response A:\nrejected 0" in judge_prompt
     assert "Response B:\nadapted answer to prompt 0" in judge_prompt
+    swapped_prompt = user_text(judge.requests("judge_swapped")[0])
+    assert "Response A:\nadapted answer to prompt 0" in swapped_prompt
+    assert "Response B:\nrejected 0" in swapped_prompt
+    assert by_id["p0"]["order_scores"] == [5, 5]
     overall, _ = summarize(sink.rows)
     assert overall["S_in"] == pytest.approx(0.75)
     assert overall["S_out"] == pytest.approx(0.5)
     assert overall["S_overall"] == pytest.approx(0.625)
+
+
+@pytest.mark.parametrize(("both_orders", "value"), [(True, 0.0), (False, -1.0)])
+def test_judging_both_orders_cancels_a_judge_that_always_picks_a(both_orders, value):
+    generator_options = {"both_orders": both_orders}
+    sink, _, judge = run_eval(dataset_rows(["in_scope"]), {}, **generator_options,
+                              judge_answer=lambda request: {"score": 1})
+    assert [r["value"] for r in sink.rows] == [value]
+    assert len(judge.requests()) == (2 if both_orders else 1)
 
 
 def test_in_context_puts_the_feedback_in_the_system_prompt():
@@ -318,11 +337,12 @@ def test_a_judge_score_out_of_range_is_a_failure_row_with_the_raw_text():
     rows = dataset_rows(["in_scope", "near_scope", "in_scope"])
     sink, _, _ = run_eval(rows, {"prompt 0": 7, "prompt 1": 2, "prompt 2": "five, I think"})
     assert [r["prompt_id"] for r in sink.rows] == ["p1"]
-    failures = {f.input_id: f for f in sink.failures}
-    assert failures["p0"].reason == "judge score 7 is outside 1..5"
-    assert failures["p0"].raw_output == '{"score": 7}'
-    assert failures["p2"].raw_output == "five, I think"
-    assert failures["p2"].reason.startswith("the answer is not valid JSON")
+    failures = {(f.input_id, f.step, f.reason, f.raw_output) for f in sink.failures}
+    for step in ("judge", "judge_swapped"):
+        assert ("p0", step, "judge score 7 is outside 1..5", '{"score": 7}') in failures
+        assert any(f[:2] == ("p2", step) and f[3] == "five, I think"
+                   and f[2].startswith("the answer is not valid JSON") for f in failures)
+    assert len(failures) == 4
 
 
 def test_an_unknown_scope_kind_in_an_imported_dataset_stops_the_eval(datagen_home: Path):

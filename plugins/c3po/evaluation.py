@@ -33,9 +33,9 @@ class FeedbackReport:
 
 def scores_by_feedback(rows: Iterable[dict[str, Any]]) -> dict[str, logic.FeedbackScore]:
     """Each feedback's S_in and S_out from judged rows (``feedback_id``, ``kind``, ``score``)."""
-    grouped: dict[str, list[tuple[str, int]]] = defaultdict(list)
+    grouped: dict[str, list[tuple[str, float]]] = defaultdict(list)
     for row in rows:
-        grouped[row["feedback_id"]].append((row["kind"], int(row["score"])))
+        grouped[row["feedback_id"]].append((row["kind"], float(row["score"])))
     return {fid: logic.feedback_score(judged) for fid, judged in sorted(grouped.items())}
 
 

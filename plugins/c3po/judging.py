@@ -70,20 +70,35 @@ class FeedbackEval(Generator):
 
     def judge(self, kit: StepKit, items: list[dict[str, Any]], answers: dict[str, str],
               base: dict[str, str]) -> None:
-        """A is the baseline, B the evaluated answer: 5 = B follows the feedback much more."""
-        asks = [Ask("judge", answer_request(
-            prompts.judge(i["feedback"], i["domain"], i["prompt"], base[i["prompt_id"]],
-                          answers[i["prompt_id"]]),
-            step="judge", max_tokens=self.options.judge_max_tokens, temperature=0.0,
-            seed=self.options.seed, json_schema=JUDGE,
-        ), i["prompt_id"]) for i in items]
-        for item, answer in zip(items, kit.structured(asks, _score), strict=True):
-            if answer is not None:
+        """A is the baseline, B the evaluated answer (5 = B follows the feedback much more);
+        with ``both_orders`` each pair is judged again swapped and the two scores averaged."""
+        orders = [False, True] if self.options.both_orders else [False]
+        pairs = [(i, swapped) for i in items for swapped in orders]
+        asks = [self.judge_ask(i, answers[i["prompt_id"]], base[i["prompt_id"]], swapped)
+                for i, swapped in pairs]
+        scores: dict[str, list[int | None]] = {i["prompt_id"]: [] for i in items}
+        for (item, swapped), answer in zip(pairs, kit.structured(asks, _score), strict=True):
+            score = None if answer is None else (6 - answer.data if swapped else answer.data)
+            scores[item["prompt_id"]].append(score)
+        for item in items:
+            found = scores[item["prompt_id"]]
+            if None not in found:  # a failed order already left its failure row
                 kit.out.rows.append(self.row(item, answers[item["prompt_id"]],
-                                             base[item["prompt_id"]], answer.data))
+                                             base[item["prompt_id"]], found))
+
+    def judge_ask(self, item: dict[str, Any], answer: str, baseline: str, swapped: bool) -> Ask:
+        first, second = (answer, baseline) if swapped else (baseline, answer)
+        request = answer_request(
+            prompts.judge(item["feedback"], item["domain"], item["prompt"], first, second),
+            step="judge_swapped" if swapped else "judge",
+            max_tokens=self.options.judge_max_tokens, temperature=0.0, seed=self.options.seed,
+            json_schema=JUDGE,
+        )
+        return Ask("judge", request, item["prompt_id"])
 
     def row(self, item: dict[str, Any], answer: str, baseline: str,
-            score: int) -> dict[str, Any]:
+            scores: list[int | None]) -> dict[str, Any]:
+        score = sum(s for s in scores if s is not None) / len(scores)
         return {
             "id": stable_id("judged", item["prompt_id"], self.options.in_context),
             "prompt_id": item["prompt_id"],
@@ -93,6 +108,7 @@ class FeedbackEval(Generator):
             "answer": answer,
             "baseline": baseline,
             "score": score,
+            "order_scores": scores,
             "value": logic.mapped(score),
             "in_context": self.options.in_context,
         }

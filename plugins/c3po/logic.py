@@ -86,8 +86,8 @@ def check_kind(kind: object, where: str) -> str:
 
 
 # -- evaluation -------------------------------------------------------------------------
-def mapped(score: int) -> float:
-    """A 1-5 judge score on [-1, 1]: (s - 3) / 2."""
+def mapped(score: float) -> float:
+    """A 1-5 judge score (or a mean of them) on [-1, 1]: (s - 3) / 2."""
     return (score - 3) / 2
 
 
@@ -112,7 +112,7 @@ def overall(s_in: float, s_out: float) -> float:
     return (s_in + 1 - s_out) / 2
 
 
-def feedback_score(judged: Iterable[tuple[str, int]]) -> FeedbackScore:
+def feedback_score(judged: Iterable[tuple[str, float]]) -> FeedbackScore:
     """S_in (mean mapped score in scope) and S_out (mean |mapped| elsewhere) of one feedback.
 
     A scope with no judged prompt scores NaN, so a missing half is never read as a result.

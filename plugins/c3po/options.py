@@ -97,4 +97,7 @@ class FeedbackEvalOptions(GeneratorOptions):
     baseline_from_dataset: bool = True  # compare with the dataset's stored baselines
     answer_max_tokens: int = Field(512, ge=8)
     judge_max_tokens: int = Field(16, ge=4)
+    # not in the paper: judge each pair in both orders (B = evaluated, then A = evaluated) and
+    # average, so a judge that always prefers one position scores 3 (no change), not 1 or 5
+    both_orders: bool = True
     temperature: float = Field(0.0, ge=0.0, le=2.0)
