@@ -25,15 +25,18 @@ HEADER = f"{'feedback':<18} {'S_in':>7} {'S_out':>7} {'S_overall':>9} {'n_in':>5
               help="Which split's rows to evaluate ('' for all).")
 @click.option("--max-tokens", type=click.IntRange(8, 8192), default=512, show_default=True,
               help="Answer budget per prompt.")
+@click.option("--one-order", is_flag=True,
+              help="Judge each pair once (baseline first) instead of in both orders.")
 @click.option("-q", "--quiet", is_flag=True, help="No progress display.")
 def feedback(dataset: str, model: str, baseline: str | None, judge: str, in_context: bool,
-             split: str, max_tokens: int, quiet: bool) -> None:
+             split: str, max_tokens: int, one_order: bool, quiet: bool) -> None:
     """Score how well MODEL applies each feedback in scope and leaves the rest alone."""
     from .evaluation import evaluate_feedback
 
     report = evaluate_feedback(
         dataset, model=model, judge=judge, baseline=baseline, in_context=in_context,
-        split=split, options={"answer_max_tokens": max_tokens}, quiet=quiet,
+        split=split, options={"answer_max_tokens": max_tokens, "both_orders": not one_order},
+        quiet=quiet,
         command=shlex.join(["datagen", *sys.argv[1:]]),
     )
     click.echo(f"{report.dataset}@{report.version} judged in {report.eval_ref}"
