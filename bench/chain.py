@@ -8,8 +8,9 @@ about a topic -> a shorter version -> a title for it). The plain client runs eac
 chain on its own, all items at once (concurrency = items), which keeps the server's window as
 full as a chain allows. datagen runs the same chain as a generator (`--batch-size` items a
 batch, each step a `StepKit.complete` over the batch) through its in-process executor with
-`--overlap` batches in flight, with a cold call cache. Both sample at temperature 0.7 with the same max tokens;
-output tokens/s counts what the server reports. Target: datagen >= 0.9x the plain client.
+`--overlap` batches in flight, with a cold call cache. Both sample at temperature 0.7 with
+the same max tokens; output tokens/s counts what the server reports. Target: datagen >= 0.9x
+the plain client.
 
 The server is `vllm.entrypoints.openai.api_server` on 127.0.0.1 serving the SmolLM2 folder
 (`datagen models prepare smollm2 --output DIR` makes one; `--model` reuses it).
