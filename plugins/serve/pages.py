@@ -174,7 +174,7 @@ def dataset_page(app: App, request: Request, name: str) -> Response:
 def version_page(app: App, request: Request, info: VersionInfo) -> Response:
     db = request.db
     page = read_page(db, info.table_name, page_query(request), rows=info.rows,
-                     ids=app.sorted_ids(request, info.table_name))
+                     ids=app.sorted_ids(request, info.table_name), shown=TABLE_COLUMNS)
     reviewed = app.reviews(request, info)
     status = {"review": lambda row: _review_badge(reviewed.get(str(row.get("id"))))}
     schema = table(["column", "type"], [[c, t] for c, t in page.types.items()])
@@ -184,7 +184,7 @@ def version_page(app: App, request: Request, info: VersionInfo) -> Response:
         app.cached(request, ("steps-block", info.ref), lambda: _steps_block(db, info)),
         app.cached(request, ("review-block", info.ref), lambda: _review_block(db, info)),
         tag("h2", f"Rows ({info.rows})"),
-        filter_form(request, page.columns),
+        filter_form(request, list(page.types)),
         pager(request, page),
         rows_table(page, lambda rid: url("d", info.dataset, info.version, "row", rid), status),
     ]

@@ -85,16 +85,18 @@ def table_columns(catalog: Any, table: str) -> list[tuple[str, str]]:
 
 def read_page(
     catalog: Any, table: str, query: PageQuery, fixed: dict[str, Any] | None = None,
-    rows: int | None = None, ids: list[str] | None = None,
+    rows: int | None = None, ids: list[str] | None = None, shown: int | None = None,
 ) -> Page:
     """One page of ``table`` (count included) under the query's search and filters.
 
     ``rows``: the table's row count when known (a version's), saving a count when nothing
-    filters; ``ids``: its sorted ids when known. Tables ordered by ``id`` are read in two
-    steps: the ids of the page (sorting one column, or a slice of ``ids``), then only those
-    rows.
+    filters; ``ids``: its sorted ids when known; ``shown``: read only the first ``shown``
+    columns (a table page shows a few; the rest stay unread). Tables ordered by ``id`` are
+    read in two steps: the ids of the page (sorting one column, or a slice of ``ids``),
+    then only those rows.
     """
     types = dict(table_columns(catalog, table))
+    picked = ", ".join(quote_ident(c) for c in list(types)[:shown]) if shown else "*"
     where, params = _where(query, types, fixed or {})
     order = _order(query, types)
     source = f"FROM {quote_table(table)} WHERE {where}"
@@ -105,11 +107,11 @@ def read_page(
             total = cur.execute(f"SELECT count(*) {source}", params).fetchone()[0]
         if order == 'ORDER BY "id"' and ids is not None and where == "true":
             total = len(ids)
-            result = _rows_of(cur, table, ids[query.offset : query.offset + query.limit])
+            result = _rows_of(cur, table, ids[query.offset : query.offset + query.limit], picked)
         elif order == 'ORDER BY "id"':
-            result, total = _rows_by_ids(cur, table, source, params, query, total)
+            result, total = _rows_by_ids(cur, table, source, params, query, total, picked)
         else:
-            result = cur.execute(f"SELECT * {source} {order} LIMIT ? OFFSET ?",
+            result = cur.execute(f"SELECT {picked} {source} {order} LIMIT ? OFFSET ?",
                                  [*params, query.limit, query.offset])
         names = [d[0] for d in result.description]
         found = [dict(zip(names, row, strict=True)) for row in result.fetchall()]
@@ -119,7 +121,7 @@ def read_page(
 
 
 def _rows_by_ids(cur: Any, table: str, source: str, params: list[Any], query: PageQuery,
-                 total: int | None) -> tuple[Any, int]:
+                 total: int | None, picked: str) -> tuple[Any, int]:
     """The page's ids (and the match count, in the same scan), then only those rows."""
     counted = "count(*) OVER ()" if total is None else "NULL"
     found = cur.execute(f"SELECT id, {counted} {source} ORDER BY id LIMIT ? OFFSET ?",
@@ -127,13 +129,13 @@ def _rows_by_ids(cur: Any, table: str, source: str, params: list[Any], query: Pa
     if total is None:
         total = found[0][1] if found else \
             cur.execute(f"SELECT count(*) {source}", params).fetchone()[0]
-    return _rows_of(cur, table, [r[0] for r in found]), total
+    return _rows_of(cur, table, [r[0] for r in found], picked), total
 
 
-def _rows_of(cur: Any, table: str, ids: list[str]) -> Any:
+def _rows_of(cur: Any, table: str, ids: list[str], picked: str = "*") -> Any:
     marks = ", ".join("?" for _ in ids) or "NULL"
     span = [ids[0], ids[-1]] if ids else [None, None]  # a range the scan can push down
-    return cur.execute(f"SELECT * FROM {quote_table(table)} WHERE id BETWEEN ? AND ? "
+    return cur.execute(f"SELECT {picked} FROM {quote_table(table)} WHERE id BETWEEN ? AND ? "
                        f"AND id IN ({marks}) ORDER BY id LIMIT ?", [*span, *ids, len(ids)])
 
 
