@@ -1,4 +1,8 @@
-"""The host's own plugin: the bundled record schemas and recipe catalogs."""
+"""The host's own registrations: its record schemas and recipe catalogs.
+
+Registered through the same hook and entry-point group as every plugin (entry point
+``core``), so ``DATAGEN_PLUGINS`` and ``datagen plugins`` treat them alike.
+"""
 
 from __future__ import annotations
 
