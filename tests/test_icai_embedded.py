@@ -5,6 +5,7 @@ contract and its tables, not the quality of the rules."""
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
@@ -19,6 +20,7 @@ pytestmark = [pytest.mark.embedded, pytest.mark.slow]
 
 SMALL = {"rules_per_pair": 1, "clusters": 2, "max_rules": 1,
          "max_tokens": {"propose": 40, "vote": 40, "judge": 16}}
+PAIRS = 2  # the fewest that give the 2 clusters asked for, at one rule per pair
 STEPS = ("pairs", "proposals", "clusters", "candidates", "votes", "filter_decisions")
 
 
@@ -27,14 +29,18 @@ def tables(home: Path, ref: str) -> dict[str, list[dict]]:
         found = {step: cat.read_step(ref, step).to_pylist() for step in STEPS}
         found["rows"] = cat.read_arrow(ref).to_pylist()
         found["failures"] = cat.sql("SELECT step, reason, raw_output FROM failures").to_pylist()
+        found["lineage"] = json.loads(cat.sql(
+            "SELECT b.inputs FROM builds b JOIN versions v USING (build_id)"
+            f" WHERE v.dataset = 'constitution' AND v.version = {ref.split('@')[1]}"
+        ).to_pylist()[0]["inputs"])[0]
     return found
 
 
 def check_contract(t: dict[str, list[dict]]) -> None:
-    assert len(t["pairs"]) == 3 and all(p["used"] for p in t["pairs"])
+    assert len(t["pairs"]) == PAIRS and all(p["used"] for p in t["pairs"])
     assert len(t["clusters"]) == len(t["proposals"])
     assert 1 <= len(t["candidates"]) <= 2
-    assert len(t["votes"]) == 3 * len(t["candidates"])  # every pair against every candidate
+    assert len(t["votes"]) == PAIRS * len(t["candidates"])  # every pair against each candidate
     assert {v["verdict"] for v in t["votes"]} <= {"for", "against", "abstain", "invalid"}
     assert all(v["raw"] is not None for v in t["votes"] if v["verdict"] == "invalid")
     decided = {d["rule_id"]: d for d in t["filter_decisions"]}
@@ -52,7 +58,7 @@ def check_contract(t: dict[str, list[dict]]) -> None:
 
 def test_constitution_on_the_embedded_model_then_eval(datagen_home: Path, tmp_path: Path):
     pairs = tmp_path / "pairs.csv"
-    orthogonal_frame(3).write_csv(pairs)
+    orthogonal_frame(PAIRS).write_csv(pairs)
     built = run_build("constitution", input=str(pairs), options=SMALL, quiet=True,
                       allow_empty=True)
     first = tables(datagen_home, f"constitution@{built.version}")
@@ -74,8 +80,10 @@ def test_constitution_on_the_embedded_model_then_eval(datagen_home: Path, tmp_pa
         (metric,) = cat.records("metrics", kind="constitution")
     assert (metric["dataset"], metric["version"]) == ("constitution", built.version)
     assert metric["inputs"]["pairs"] == str(pairs.resolve())
+    assert metric["inputs"]["pairs_lineage"]["sha256"] == first["lineage"]["sha256"]
     m = metric["metrics"]
-    assert (m["pairs_train_rules"], m["pairs_held_out_rules"], m["pairs_all_no_rules"]) == (3, 0, 3)
+    assert (m["pairs_train_rules"], m["pairs_held_out_rules"], m["pairs_all_no_rules"]) == (
+        PAIRS, 0, PAIRS)
     for key in ("agreement_all_rules", "agreement_all_no_rules"):
         assert 0.0 <= m[key] <= 1.0
     assert metric["detail"]["rules"] == [r["rule"] for r in first["rows"]]
@@ -83,7 +91,7 @@ def test_constitution_on_the_embedded_model_then_eval(datagen_home: Path, tmp_pa
     assert set(refs) == {"rules", "no_rules"}
     with Catalog.open(datagen_home) as cat:  # every judgment is kept, with rules and without
         for ref in refs.values():
-            assert len(cat.read_step(ref, "judgments")) == 3
+            assert len(cat.read_step(ref, "judgments")) == PAIRS
 
 
 def test_constitutional_prefs_labels_pairs_in_trl_format(datagen_home: Path):

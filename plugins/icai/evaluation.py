@@ -34,6 +34,7 @@ class ConstitutionReport:
     pairs: str = ""  # the pairs judged (a file path, NAME@V or hf:ORG/NAME)
     judgments: dict[str, str] = field(default_factory=dict)  # "rules"/"no_rules" -> NAME@V
     metric_id: str = ""
+    lineage: dict[str, Any] = field(default_factory=dict)  # of the pairs judged
 
 
 def read_constitution(cat: Any, ref: str) -> tuple[str, int, list[str], set[str]]:
@@ -48,14 +49,20 @@ def read_constitution(cat: Any, ref: str) -> tuple[str, int, list[str], set[str]
     return info.dataset, info.version, [r["rule"] for r in rows], source
 
 
-def source_pairs(cat: Any, name: str, version: int) -> tuple[str, dict[str, Any]]:
-    """The input a constitution was built from (a file or a dataset version) and the
-    column options it was read with: the default pairs of an evaluation."""
+def build_of(cat: Any, name: str, version: int) -> tuple[list[dict[str, Any]], dict[str, Any]]:
+    """The inputs (lineage entries) and options of the build that wrote ``name@version``."""
     found = cat.sql(
         "SELECT b.inputs, b.options FROM versions v JOIN builds b ON b.build_id = v.build_id"
         f" WHERE v.dataset = '{name.replace(chr(39), chr(39) * 2)}' AND v.version = {int(version)}"
     ).to_pylist()
     inputs, options = (json.loads(v) if isinstance(v, str) else v for v in found[0].values())
+    return inputs or [], options or {}
+
+
+def source_pairs(cat: Any, name: str, version: int) -> tuple[str, dict[str, Any]]:
+    """The input a constitution was built from (a file or a dataset version) and the
+    column options it was read with: the default pairs of an evaluation."""
+    inputs, options = build_of(cat, name, version)
     source = inputs[0] if inputs else {}
     ref = {"file": source.get("path"), "dataset": f"{source.get('name')}@{source.get('version')}"}
     if source.get("kind") not in ref:
@@ -100,7 +107,8 @@ def evaluate_constitution(
                                             quiet, command)
     metrics = {f"{key}_{label}": value for label in judged
                for key, value in agreement_by_group(judged[label], source).items()}
-    report = ConstitutionReport(name, version, rules, metrics, pairs, refs, uuid.uuid4().hex)
+    report = ConstitutionReport(name, version, rules, metrics, pairs, refs, uuid.uuid4().hex,
+                                pairs_lineage(home, refs["rules"]))
     with Catalog.open(home) as cat:
         cat.append_record("metrics", _record(report, judge, split, command))
     return report
@@ -118,12 +126,23 @@ def _judge(pairs: str, judge: str, options: dict[str, Any], home: Path, quiet: b
         return ref, cat.read_step(ref, "judgments").to_pylist()
 
 
+def pairs_lineage(home: Path, judgments_ref: str) -> dict[str, Any]:
+    """Exactly which pairs were judged (file digest, dataset version or Hub revision)."""
+    from datagen.catalog import Catalog
+
+    name, _, version = judgments_ref.rpartition("@")
+    with Catalog.open(home) as cat:
+        inputs, _ = build_of(cat, name, int(version))
+    return inputs[0] if inputs else {}
+
+
 def _record(report: ConstitutionReport, judge: str, split: str | None,
             command: str) -> dict[str, Any]:
     return {
         "metric_id": report.metric_id, "kind": "constitution",
         "dataset": report.constitution, "version": report.version, "model": judge,
         "judge": judge,
-        "inputs": {"pairs": report.pairs, "split": split, "judgments": report.judgments},
+        "inputs": {"pairs": report.pairs, "pairs_lineage": report.lineage, "split": split,
+                   "judgments": report.judgments},
         "metrics": report.metrics, "detail": {"rules": report.rules}, "command": command,
     }
