@@ -71,3 +71,17 @@ def test_specs_with_equals_signs_in_parameters_are_specs_not_roles():
 
 def test_a_generator_without_roles_needs_no_model():
     assert resolve_roles((), None, ["embedded"]) == {}
+
+
+def test_the_cli_names_a_bad_role_before_any_model_loads(tmp_path):
+    import subprocess
+    import sys
+
+    result = subprocess.run(
+        [sys.executable, "-m", "datagen", "build", "critique-sft", "-m", "judgee=embedded"],
+        capture_output=True, text=True, timeout=120,
+    )
+    assert result.returncode == 2
+    assert result.stderr.strip().splitlines()[-1] == (
+        "Error: unknown model role 'judgee'; roles: agents[], ci, judge, aggregator"
+    )
