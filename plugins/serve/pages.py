@@ -32,6 +32,7 @@ from datagen_plugins.serve.queries import (
     quote_table,
     read_page,
     steps_of,
+    table_columns,
 )
 from datagen_plugins.serve.reviews import progress
 
@@ -254,10 +255,14 @@ def _count(db: Any, sql: str, params: list[Any]) -> int:
 
 def step_page(app: App, request: Request, info: VersionInfo, step: str) -> Response:
     check_step(step)
-    steps = {s["step"]: s for s in steps_of(request.db, info.dataset, info.version)}
+    steps = app.cached(request, ("steps", info.ref), lambda: {
+        s["step"]: s for s in steps_of(request.db, info.dataset, info.version)})
     if step not in steps:
         raise NotFound("step", f"{info.ref}/{step}", steps)
-    page = read_page(request.db, steps[step]["table_name"], page_query(request))
+    table = steps[step]["table_name"]
+    has_ids = "id" in dict(table_columns(request.db, table))
+    page = read_page(request.db, table, page_query(request), rows=steps[step]["rows"],
+                     ids=app.sorted_ids(request, table) if has_ids else None)
     body = [tag("p", f'SQL: SELECT * FROM "{info.ref}/{step}"', class_="hint"),
             filter_form(request, page.columns), pager(request, page), rows_table(page, None)]
     return _page(app, f"{info.ref}/{step}", body, _crumbs(info))
