@@ -171,7 +171,7 @@ def kernel_timings() -> dict:
         kernel = "flex_attention" if name.startswith("flex") else "sdpa"
         try:
             model = model_of(SHAPE, kernel, torch.float32).train()
-            out[name] = time_steps(model, build(lengths))
+            out[name] = time_steps(model, build(lengths), real_tokens=sum(lengths))
         except Exception as exc:
             out[name] = {"error": f"{type(exc).__name__}: {exc}"[:400]}
         if DEVICE == "cuda":
@@ -189,7 +189,8 @@ def flex_attention() -> dict:
         key = f"isolation/{str(dtype).split('.')[-1]}"
         out[key] = isolation_case("flex_attention", dtype, a, b, c)
     model = model_of(SHAPE, "flex_attention", torch.float32).train()
-    out["timing_block_mask"] = time_steps(model, _rows_isolated([1024 - 8 * i for i in range(16)]))
+    lengths = [1024 - 8 * i for i in range(16)]
+    out["timing_block_mask"] = time_steps(model, _rows_isolated(lengths), real_tokens=sum(lengths))
     return {"ok": all(v["ok"] for k, v in out.items() if k.startswith("isolation")), **out}
 
 
@@ -233,16 +234,18 @@ def _one_row(lengths: list[int]) -> dict:
 def _rows_wrapped(lengths: list[int]) -> dict:
     import torch
 
-    ids = torch.tensor([sum(parts, []) + [0] * (1024 - sum(map(len, parts)))
+    width = max(lengths)
+    ids = torch.tensor([sum(parts, []) + [0] * (width - sum(map(len, parts)))
                         for parts in _conversations(lengths)])
     return {"input_ids": ids, "labels": ids.clone(), "attention_mask": torch.ones_like(ids)}
 
 
-def time_steps(model, batch: dict, steps: int = 6, warmup: int = 2) -> dict:
+def time_steps(model, batch: dict, real_tokens: int, steps: int = 6, warmup: int = 2) -> dict:
+    """Median forward + backward time; tokens/s counts the real (non-pad) tokens."""
     import torch
 
     batch = {k: v.to(DEVICE) if hasattr(v, "to") else v for k, v in batch.items()}
-    tokens = int(batch["input_ids"].numel())
+    tokens = real_tokens
     if DEVICE == "cuda":
         torch.cuda.reset_peak_memory_stats()
     times = []
