@@ -32,7 +32,8 @@ from datagen.llm import ChatRequest
 
 pytestmark = [pytest.mark.slow]
 
-WORDS = ["lighthouse", "keeper", "sea", "storm", "ship", "harbour", "lamp", "night", "rope", "gull", "wave", "rock", "tide", "island", "bell", "fog", "north", "wind", "salt", "boat"]
+WORDS = ["lighthouse", "keeper", "sea", "storm", "ship", "harbour", "lamp", "night", "rope",
+         "gull", "wave", "rock", "tide", "island", "bell", "fog", "north", "wind", "salt", "boat"]
 
 
 def story(index: int) -> str:
@@ -47,7 +48,7 @@ def sampled(n: int, tag: str) -> list[ChatRequest]:
 
 
 @pytest.fixture(scope="module")
-def vllm_cpu_server() -> Iterator[tuple[str, subprocess.Popen]]:
+def vllm_cpu_server(tmp_path_factory) -> Iterator[tuple[str, subprocess.Popen]]:
     import importlib.util
 
     if importlib.util.find_spec("vllm") is None:
@@ -55,25 +56,40 @@ def vllm_cpu_server() -> Iterator[tuple[str, subprocess.Popen]]:
     from engine_helpers import converted_model_folder
 
     model = converted_model_folder()
-    port = free_port()
-    process = subprocess.Popen(
-        [sys.executable, "-m", "vllm.entrypoints.openai.api_server", "--model", str(model),
-         "--served-model-name", "smollm2", "--host", "127.0.0.1", "--port", str(port),
-         "--max-model-len", "2048", "--max-num-batched-tokens", "512",
-         "--no-enable-prefix-caching", "--enforce-eager", "--gpu-memory-utilization", "0.2"],
-        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-    )
-    url = f"http://127.0.0.1:{port}/v1"
+    log = tmp_path_factory.mktemp("vllm") / "server.log"
+    for attempt in range(2):  # start-up can fail when other servers hold the memory
+        port = free_port()
+        with log.open("w") as output:
+            process = subprocess.Popen(
+                [sys.executable, "-m", "vllm.entrypoints.openai.api_server", "--model",
+                 str(model), "--served-model-name", "smollm2", "--host", "127.0.0.1",
+                 "--port", str(port), "--max-model-len", "2048",
+                 "--max-num-batched-tokens", "512", "--no-enable-prefix-caching",
+                 "--enforce-eager", "--gpu-memory-utilization", "0.2"],
+                stdout=output, stderr=subprocess.STDOUT,
+            )
+        url = f"http://127.0.0.1:{port}/v1"
+        try:
+            wait_for(url + "/models", process, seconds=900)
+            break
+        except RuntimeError:
+            stop(process)
+            if attempt:
+                tail = log.read_text(errors="replace").splitlines()[-5:]
+                raise RuntimeError(f"vLLM did not start: {' | '.join(tail)}") from None
     try:
-        wait_for(url + "/models", process, seconds=900)
         yield url, process
     finally:
-        process.terminate()
-        try:
-            process.wait(timeout=60)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
+        stop(process)
+
+
+def stop(process: subprocess.Popen) -> None:
+    process.terminate()
+    try:
+        process.wait(timeout=60)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait()
 
 
 def healthy(url: str) -> bool:
