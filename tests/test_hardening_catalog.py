@@ -125,10 +125,9 @@ def test_a_failed_commit_reports_its_real_cause(datagen_home) -> None:
     wide = pa.table({"id": ["1"], **{f"c{i}": ["x"] for i in range(2000)}})
     with Catalog.open() as cat:
         build = BuildInfo(generator="test")
-        with pytest.raises(CatalogError) as error:
-            with cat.writer("wide", build=build) as writer:
-                writer.write_rows(wide)
-                writer.commit()
+        with pytest.raises(CatalogError) as error, cat.writer("wide", build=build) as writer:
+            writer.write_rows(wide)
+            writer.commit()
         message = str(error.value)
         assert "too many columns" in message and "no transaction" not in message
         [failed] = cat.records("builds", status="failed")
@@ -176,10 +175,11 @@ def test_export_failure_leaves_no_partial_file(datagen_home, tmp_path: Path) -> 
 
 
 def test_log_failed_lists_a_dataset_that_only_failed(datagen_home) -> None:
-    with Catalog.open() as cat, pytest.raises(RuntimeError):
-        with cat.writer("broken", build=BuildInfo(generator="test")) as writer:
-            writer.write_rows([{"id": "1"}])
-            raise RuntimeError("model server went away")
+    with Catalog.open() as cat, pytest.raises(RuntimeError), cat.writer(
+        "broken", build=BuildInfo(generator="test")
+    ) as writer:
+        writer.write_rows([{"id": "1"}])
+        raise RuntimeError("model server went away")
     output = run("log", "broken", "--failed").output
     assert "failed" in output and "model server went away" in output
     run("log", "broken", code=1)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import re
@@ -557,10 +558,8 @@ def _changed_system_tables(con: duckdb.DuckDBPyConnection, before: dict[str, Any
 
 def _rollback(con: duckdb.DuckDBPyConnection) -> None:
     """Roll back if a transaction is still open (a failed statement may have ended it)."""
-    try:
+    with contextlib.suppress(duckdb.Error):
         con.execute("ROLLBACK")
-    except duckdb.Error:
-        pass
 
 
 def check_intact(paths: LakePaths) -> None:
@@ -600,11 +599,8 @@ def _metadata_problem(path: Path) -> str | None:
 def remove_empty_table_folders(paths: LakePaths, *tables: str) -> None:
     """DuckLake makes ``data/main/<table>/`` on CREATE TABLE; drop it if it stayed empty."""
     for table in tables:
-        folder = paths.data / "main" / table
-        try:
-            folder.rmdir()
-        except OSError:
-            pass
+        with contextlib.suppress(OSError):
+            (paths.data / "main" / table).rmdir()
 
 
 def _version_info(row: dict[str, Any]) -> VersionInfo:

@@ -246,7 +246,8 @@ def _file_name(word: str) -> str:
 
 
 def _is_path(word: str) -> bool:
-    return word.startswith(("/", "~", "./", "../", "\\")) or bool(re.match(r"^[A-Za-z]:[\\/]", word))
+    drive = re.match(r"^[A-Za-z]:[\\/]", word)
+    return word.startswith(("/", "~", "./", "../", "\\")) or bool(drive)
 
 
 def _citation(facts: CardFacts) -> str:
