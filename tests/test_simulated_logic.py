@@ -54,8 +54,11 @@ def test_noise_replaces_the_given_fraction_by_a_coin_and_flips_half_of_those():
 
 
 def test_order_control_swaps_about_half_and_unswaps_labels():
-    swapped = [shown_swapped(i, 1) for i in IDS]
+    swapped = [shown_swapped(i, 1, "judge-a") for i in IDS]
     assert 0.45 < sum(swapped) / len(IDS) < 0.55
+    assert swapped == [shown_swapped(i, 1, "judge-a") for i in IDS]
+    other = [shown_swapped(i, 1, "judge-b") for i in IDS]
+    assert 0.4 < sum(a != b for a, b in zip(swapped, other, strict=True)) / len(IDS) < 0.6
     assert unswap(1, False) == 1 and unswap(1, True) == 2 and unswap(2, True) == 1
     assert combine_orders(2, 2) == 2
     assert combine_orders(1, 2) is None

@@ -172,3 +172,6 @@ def test_every_routing_asks_each_annotator_about_each_pair():
     assert len(out.rows) == 3 * 13 and len({r["id"] for r in out.rows}) == 39
     assert {r["annotator"] for r in out.rows} == {a.name for a in bundled_pool()}
     assert all(r["preference"] == 1 and not r["is_noisy"] for r in out.rows)
+    for pair_id in ("p0", "p1", "p2"):  # each annotator draws its own order
+        shown = {j["shown_swapped"] for j in out.steps["judgements"] if j["input_id"] == pair_id}
+        assert shown == {True, False}

@@ -41,11 +41,12 @@ class Judged:
     model: str
 
 
-def orders(options: PrefsOptions, pair: Pair) -> list[bool]:
-    """The orders the pair is shown in: ``True`` means swapped."""
+def orders(options: PrefsOptions, job: Job) -> list[bool]:
+    """The orders the job's pair is shown in: ``True`` means swapped."""
     if options.order == "both":
         return [False, True]
-    return [shown_swapped(pair.pair_id, options.seed)]
+    name = options.annotators[job.annotator].name
+    return [shown_swapped(job.pair.pair_id, options.seed, name)]
 
 
 def ask_for(options: PrefsOptions, job: Job, swapped: bool) -> Ask:
@@ -71,7 +72,7 @@ def _check(ask: Ask, data: dict) -> dict:
 
 def judge(kit: StepKit, options: PrefsOptions, jobs: list[Job]) -> list[Judged | None]:
     """Each job's label (None where a call failed or the order changed the answer)."""
-    plan = [(job, swapped) for job in jobs for swapped in orders(options, job.pair)]
+    plan = [(job, swapped) for job in jobs for swapped in orders(options, job)]
     asks = [ask_for(options, job, swapped) for job, swapped in plan]
     answers = kit.structured(asks, check=_check)
     kit.record("judgements", [

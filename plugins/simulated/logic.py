@@ -30,9 +30,13 @@ def route(item_id: str, seed: int, pool_size: int) -> int:
     return int(seeded_unit(seed, "route", item_id) * pool_size)
 
 
-def shown_swapped(item_id: str, seed: int) -> bool:
-    """Whether the pair is shown as (output_2, output_1) in seeded order."""
-    return seeded_unit(seed, "order", item_id) < 0.5
+def shown_swapped(item_id: str, seed: int, annotator: str = "") -> bool:
+    """Whether ``annotator`` is shown the pair as (output_2, output_1), in seeded order.
+
+    Each annotator draws its own order, so when several label one pair (agreement runs)
+    a shared position bias does not pass for agreement between them.
+    """
+    return seeded_unit(seed, "order", f"{item_id}\x1f{annotator}") < 0.5
 
 
 def unswap(shown_label: Label, swapped: bool) -> Label:
