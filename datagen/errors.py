@@ -89,11 +89,3 @@ class MissingExtra(DatagenError):
     def __init__(self, extra: str, what: str):
         super().__init__(f"{what} needs the '{extra}' extra: pip install 'datagen[{extra}]'")
         self.extra = extra
-
-
-class HubError(DatagenError):
-    """The Hugging Face Hub refused or failed a publish or pull (nothing was tagged)."""
-
-
-class HubAuthError(HubError):
-    """No Hub token was found, or the Hub rejected it."""

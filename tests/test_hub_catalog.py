@@ -9,8 +9,9 @@ from typing import TYPE_CHECKING
 import pytest
 from click.testing import CliRunner
 
-from datagen.errors import HubError, InvalidName, NotFound
+from datagen.errors import InvalidName, NotFound
 from datagen_plugins.hub.api import publish, pull
+from datagen_plugins.hub.errors import HubError
 
 if TYPE_CHECKING:
     from hub_fixtures import HubEnv
@@ -213,3 +214,16 @@ def test_unknown_dataset_fails_before_contacting_the_hub(hub: HubEnv):
     with pytest.raises(NotFound):
         publish("nothing-here", REPO)
     assert hub.server.requests == []
+
+
+def test_without_the_hub_extra_the_hub_commands_say_which_extra(monkeypatch) -> None:
+    import importlib.util
+
+    from datagen.errors import MissingExtra
+    from datagen_plugins.hub.api import load_hub_table
+
+    real = importlib.util.find_spec
+    monkeypatch.setattr(importlib.util, "find_spec",
+                        lambda name, *a: None if name == "huggingface_hub" else real(name, *a))
+    with pytest.raises(MissingExtra, match=r"pip install 'datagen\[hub\]'"):
+        load_hub_table("acme/prefs", None, split=None, config=None)

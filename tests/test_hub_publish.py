@@ -7,9 +7,10 @@ from typing import TYPE_CHECKING
 import pyarrow as pa
 import pytest
 
-from datagen.errors import HubAuthError, HubError, InvalidName, UsageError
+from datagen.errors import InvalidName, UsageError
 from datagen_plugins.hub.api import parquet_bytes, publish_table
 from datagen_plugins.hub.card import CardFacts
+from datagen_plugins.hub.errors import HubAuthError, HubError
 
 if TYPE_CHECKING:
     from hub_fixtures import HubEnv

@@ -20,8 +20,9 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from datagen.errors import HubAuthError, HubError, InvalidName
+from datagen.errors import InvalidName, MissingExtra
 from datagen_plugins.hub.card import DATA_FILE, SPLIT, CardFacts, render_card
+from datagen_plugins.hub.errors import HubAuthError, HubError
 
 if TYPE_CHECKING:
     import pyarrow as pa
@@ -76,8 +77,18 @@ def parse_pull_spec(spec: str) -> tuple[str, str | None]:
     return parse_repo_id(repo), revision or None
 
 
+def require_hub_clients() -> None:
+    """The Hub clients are the ``hub`` extra; without them, one line that says how to add them."""
+    import importlib.util
+
+    for module in ("huggingface_hub", "datasets"):
+        if importlib.util.find_spec(module) is None:
+            raise MissingExtra("hub", "publishing to and reading from the Hub")
+
+
 def hub_token(*, required: bool) -> str | None:
     """``HF_TOKEN``, else the Hub client's saved login; never echoed anywhere."""
+    require_hub_clients()
     from huggingface_hub import get_token
 
     token = os.environ.get("HF_TOKEN") or get_token()
