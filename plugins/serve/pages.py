@@ -90,6 +90,8 @@ def filter_form(request: Request, columns: list[str]) -> Markup:
                kept, " ", choose, ops, tag("input", name="fv", placeholder="value"),
                tag("button", "apply", type="submit"),
                tag("ul", active, class_="filters") if active else None,
+               link("clear", "/" + "/".join(request.segments), id="clear-filters")
+               if active or request.param("q") else None,
                method="get", class_="filters-form")
 
 
