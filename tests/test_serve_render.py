@@ -66,3 +66,11 @@ def test_minhash_finds_near_duplicates_only() -> None:
     assert same == 1.0
     with pytest.raises(ValueError):
         minhash.unique_mask(texts, threshold=0)
+
+
+def test_a_response_without_tags_is_tagged_when_critiques_cite_it() -> None:
+    row = {"id": "p", "response": "First claim. Second claim. Third claim.",
+           "task_type": "qa", "chosen": "[S2] is wrong.", "rejected": "Fine."}
+    html = render_row(row)
+    assert 'class="sentence cited" id="sentence-S2"' in html
+    assert 'class="sentence" id="sentence-S1"' in html and "Third claim." in html

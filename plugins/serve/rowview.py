@@ -107,6 +107,10 @@ def render_row(row: dict[str, Any]) -> Markup:
         blocks.append(_block("tagged_response (cited sentences highlighted)",
                              tagged_response(row["tagged_response"], cited_tags(row))))
         done.add("tagged_response")
+    elif isinstance(row.get("response"), str) and cited_tags(row):
+        blocks.append(_block("response, in the sentences the critiques cite",
+                             tagged_response(_tagged(row), cited_tags(row))))
+        done.add("response")
     if isinstance(row.get("units"), list):
         blocks.append(_block("units", units(row["units"])))
         done.add("units")
@@ -139,6 +143,13 @@ def _facts(row: dict[str, Any], done: set[str]) -> Markup:
             items.append(tag("div", tag("dt", key), tag("dd", cell_text(value))))
             done.add(key)
     return tag("dl", items, class_="facts")
+
+
+def _tagged(row: dict[str, Any]) -> str:
+    """The response split into sentences and tagged the way MultiCritique tags it."""
+    from datagen_plugins.multicritique.tagging import tag_response
+
+    return tag_response(row["response"], str(row.get("task_type") or "")).text()
 
 
 def _is_short(value: Any) -> bool:
