@@ -72,8 +72,15 @@ class Completion:
 class Model(Protocol):
     """A model a generator can call, as resolved from a model spec."""
 
-    spec: str  # what the user wrote, e.g. "embedded" or "openai:m@http://127.0.0.1:8000/v1"
-    identity: str  # stable identity: weights digest or server model id
+    @property
+    def spec(self) -> str:
+        """What the user wrote, e.g. "embedded" or "openai:m@http://127.0.0.1:8000/v1"."""
+        ...
+
+    @property
+    def identity(self) -> str:
+        """A stable identity: weights digest or server model id."""
+        ...
 
     def complete(self, requests: Sequence[ChatRequest]) -> list[Completion]:
         """Answer every request, in order. Never raises for a single bad answer."""
