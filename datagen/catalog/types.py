@@ -18,7 +18,8 @@ _REF_RE = re.compile(rf"^({NAME_PATTERN})(?:@([0-9]{{1,9}}))?$")
 
 # Tables every catalog has; a dataset may not take one of these names.
 SYSTEM_TABLES = (
-    "builds", "failures", "versions", "steps", "models", "publications", "metrics", "migrations"
+    "builds", "failures", "versions", "steps", "models", "publications", "metrics", "reviews",
+    "migrations",
 )
 
 
