@@ -66,7 +66,8 @@ def explore(gen: FailureQueries, round_no: int, frame: pl.DataFrame,
         if completion.ok:
             rows.append(_candidate(gen, round_no, prompt, index, completion.text, proposer))
         else:
-            kit.fail("explore", prompt["prompt_id"], f"the proposer call failed: {completion.error}",
+            reason = f"the proposer call failed: {completion.error}"
+            kit.fail("explore", prompt["prompt_id"], reason,
                      round=round_no, sample_index=index)
     kit.record("candidates", rows)
     return kit.out
