@@ -139,7 +139,7 @@ def with_datagen(
 ) -> tuple[float, int]:
     from datagen.build import run_stages
     from datagen.engine import Engine
-    from datagen.executor import LocalExecutor
+    from datagen.executor import ExecutorSettings, LocalExecutor
     from datagen.generator import GeneratorContext
     from datagen.inputs import Input
 
@@ -149,7 +149,8 @@ def with_datagen(
     with tempfile.TemporaryDirectory() as home, \
             Engine([f"openai:smollm2@{url}"], home=Path(home)) as engine:
         ctx = GeneratorContext(models={"writer": engine.models}, specs={"writer": ("x",)})
-        run_stages(generator, source, None, ctx, LocalExecutor(overlap), NoSink(), NoProgress())
+        run_stages(generator, source, None, ctx, LocalExecutor(ExecutorSettings(overlap=overlap)),
+                   NoSink(), NoProgress())
         tokens = engine.counters.completion_tokens
     return time.perf_counter() - started, tokens
 

@@ -24,7 +24,13 @@ from typing import Any
 
 import datagen
 from datagen.errors import BuildFailed, UsageError
-from datagen.executor import DEFAULT_OVERLAP, Executor, Sink, make_executor
+from datagen.executor import (
+    DEFAULT_OVERLAP,
+    Executor,
+    ExecutorSettings,
+    Sink,
+    make_executor,
+)
 from datagen.generator import (
     INPUT,
     BatchOutput,
@@ -35,8 +41,8 @@ from datagen.generator import (
     read_later,
 )
 from datagen.home import datagen_home
-from datagen.llm import Model
 from datagen.inputs import Input, open_input, require_columns
+from datagen.llm import Model
 from datagen.outputs import OutputWriter, Tally
 from datagen.plugins import generators
 from datagen.recipes import Recipe, get_recipe
@@ -97,8 +103,10 @@ def run_build(
             schema = OutputWriter.row_types(generator_cls)
             with catalog.writer(recipe.dataset_name, build=info, schema=schema) as writer:
                 progress.start(total)
+                settings = ExecutorSettings(overlap=overlap, home=home, use_cache=use_cache,
+                                            counters=engine.counters)
                 tally = run_stages(
-                    generator, source, limit, ctx, make_executor(executor, overlap), writer,
+                    generator, source, limit, ctx, make_executor(executor, settings), writer,
                     progress,
                 )
                 _refuse_empty(recipe.dataset_name, tally, allow_empty)

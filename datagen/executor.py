@@ -6,8 +6,9 @@ finished first. The in-process executor (the default) runs a window of batches s
 side, so a server backend keeps its window of requests full across step boundaries and the
 embedded model is never idle while one batch waits for its slowest call.
 
-A distributed executor replaces this class: it receives the same stage and context (whose
-``specs`` are all a worker needs to build its own engine) and returns the same outputs.
+A distributed executor (a plugin, e.g. ``--executor ray``) replaces this class: it receives
+the same stage and context (whose ``specs`` are all a worker needs to build its own engine)
+and returns the same outputs.
 """
 
 from __future__ import annotations
@@ -15,7 +16,11 @@ from __future__ import annotations
 from collections import deque
 from collections.abc import Iterable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
-from typing import TYPE_CHECKING, Any, Protocol
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, ClassVar, Protocol
+
+from datagen.llm import UsageCounters
 
 if TYPE_CHECKING:
     import polars as pl
@@ -35,21 +40,53 @@ class Sink(Protocol):
     def write_failures(self, failures: list[Failure]) -> None: ...
 
 
-class Executor(Protocol):
-    """Runs a batch stage over batches; yields one output per batch, in order."""
+@dataclass(frozen=True)
+class ExecutorSettings:
+    """What every executor is built with.
+
+    ``target`` is what follows the executor's name on the command line (``ray://HOST:PORT``
+    gives ``//HOST:PORT``); ``home`` and ``use_cache`` say where workers find the call cache;
+    ``counters`` are the build's, to which remote workers' usage is added.
+    """
+
+    target: str = ""
+    overlap: int = DEFAULT_OVERLAP
+    home: Path | None = None
+    use_cache: bool = True
+    counters: UsageCounters = field(default_factory=UsageCounters)
+
+
+class Executor:
+    """Runs a batch stage over batches; yields one output per batch, in batch order.
+
+    Plugins register subclasses through ``datagen_register_executors``; ``name`` is what
+    users write in ``--executor NAME[:TARGET]``.
+    """
+
+    name: ClassVar[str]
+    description: ClassVar[str] = ""
+
+    def __init__(self, settings: ExecutorSettings | None = None):
+        self.settings = settings or ExecutorSettings()
 
     def map_batches(
         self, stage: Stage, batches: Iterable[pl.DataFrame], ctx: GeneratorContext
-    ) -> Iterator[BatchOutput]: ...
+    ) -> Iterator[BatchOutput]:
+        raise NotImplementedError
 
-    def close(self) -> None: ...
+    def close(self) -> None:
+        """Free threads, workers and connections."""
 
 
-class LocalExecutor:
+class LocalExecutor(Executor):
     """Batches in threads of this process, ``overlap`` of them in flight at once."""
 
-    def __init__(self, overlap: int = DEFAULT_OVERLAP):
-        self.overlap = max(1, overlap)
+    name: ClassVar[str] = "local"
+    description: ClassVar[str] = "in this process: a window of batches side by side (default)"
+
+    def __init__(self, settings: ExecutorSettings | None = None):
+        super().__init__(settings)
+        self.overlap = max(1, self.settings.overlap)
         self._pool = ThreadPoolExecutor(max_workers=self.overlap, thread_name_prefix="batch")
 
     def map_batches(
@@ -71,10 +108,9 @@ class LocalExecutor:
         self._pool.shutdown(wait=True, cancel_futures=True)
 
 
-def make_executor(name: str | None, overlap: int = DEFAULT_OVERLAP) -> Executor:
-    """The executor named on the command line; ``local`` (the default) is in-process."""
-    from datagen.errors import NotFound
+def make_executor(choice: str | None, settings: ExecutorSettings) -> Executor:
+    """The executor named on the command line (``NAME`` or ``NAME:TARGET``); default local."""
+    from datagen.plugins import executors
 
-    if name in (None, "", "local"):
-        return LocalExecutor(overlap)
-    raise NotFound("executor", name, ["local"])
+    name, _, target = (choice or "local").partition(":")
+    return executors().get(name.strip().lower())(replace(settings, target=target))

@@ -17,6 +17,7 @@ import pluggy
 if TYPE_CHECKING:
     import click
 
+    from datagen.executor import Executor
     from datagen.generator import Generator
     from datagen.sources import Source
 
@@ -64,6 +65,15 @@ def datagen_register_sources(register: Callable[[type[Source]], None]) -> None:
 
     Call ``register(SourceSubclass)`` (a ``datagen.sources.Source``) for each input kind;
     its ``prefix`` is what users write before the colon in ``--input``.
+    """
+
+
+@hookspec
+def datagen_register_executors(register: Callable[[type[Executor]], None]) -> None:
+    """Called once when a build names an executor (``--executor NAME[:TARGET]``).
+
+    Call ``register(ExecutorSubclass)`` (a ``datagen.executor.Executor``); its ``name`` is
+    what users write. The executor runs batch stages and yields outputs in batch order.
     """
 
 

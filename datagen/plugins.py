@@ -151,6 +151,15 @@ def sources() -> Registry:
     )
 
 
+@cache
+def executors() -> Registry:
+    return _collect(
+        "datagen_register_executors",
+        Registry("executor", key=lambda e: e.name),
+        _check_subclass("datagen.executor.Executor"),
+    )
+
+
 def _check_folder(item: Any) -> None:
     if not Path(item).is_dir():
         raise PluginError(f"catalog folder {item!s} does not exist")
@@ -177,7 +186,8 @@ def describe_plugins() -> list[dict[str, Any]]:
     """Each loaded plugin, its version, the hooks it implements and what it registered."""
     pm = get_plugin_manager()
     registered: dict[str, list[str]] = {}
-    for registry in (generators(), backends(), trainers(), sources(), catalog_folders()):
+    registries = (generators(), backends(), trainers(), sources(), executors(), catalog_folders())
+    for registry in registries:
         for name, owner in registry.owners.items():
             registered.setdefault(owner, []).append(f"{registry.kind}:{name}")
     dists = {ep.name: ep.dist for ep in metadata.entry_points(group=ENTRY_POINT_GROUP)}
@@ -198,5 +208,6 @@ def describe_plugins() -> list[dict[str, Any]]:
 
 def reset() -> None:
     """Forget loaded plugins (tests use this after installing a plugin)."""
-    for fn in (get_plugin_manager, generators, backends, trainers, sources, catalog_folders):
+    for fn in (get_plugin_manager, generators, backends, trainers, sources, executors,
+               catalog_folders):
         fn.cache_clear()

@@ -12,7 +12,7 @@ import polars as pl
 import pytest
 
 from datagen.errors import PluginError
-from datagen.executor import LocalExecutor
+from datagen.executor import ExecutorSettings, LocalExecutor
 from datagen.generator import BatchOutput, Generator, GeneratorContext, Stage
 from datagen.inputs import Input
 from datagen.llm import ChatRequest
@@ -153,7 +153,7 @@ def build(generator: Generator, texts: list[str], model: ScriptedModel, overlap:
     source = Input(pl.DataFrame({"text": texts}).to_arrow(), {"kind": "test"})
     sink = MemorySink()
     tally = run_stages(generator, source, None, scripted_context(generator, model),
-                       LocalExecutor(overlap), sink, Quiet())
+                       LocalExecutor(ExecutorSettings(overlap=overlap)), sink, Quiet())
     return sink, tally
 
 
@@ -209,7 +209,7 @@ def test_the_local_executor_runs_batches_side_by_side_and_yields_them_in_order()
         time.sleep(0.02 * (5 - index))  # later batches finish first
         return BatchOutput(rows=[{"id": str(index)}])
 
-    executor = LocalExecutor(overlap=3)
+    executor = LocalExecutor(ExecutorSettings(overlap=3))
     batches = [pl.DataFrame({"i": [i]}) for i in range(5)]
     outputs = list(executor.map_batches(Stage("s", run), batches, GeneratorContext(models={})))
     executor.close()
@@ -222,7 +222,7 @@ def test_an_error_in_one_batch_stops_the_stage():
             raise RuntimeError("batch 1 broke")
         return BatchOutput()
 
-    executor = LocalExecutor(overlap=2)
+    executor = LocalExecutor(ExecutorSettings(overlap=2))
     with pytest.raises(RuntimeError, match="batch 1 broke"):
         list(executor.map_batches(Stage("s", run), [pl.DataFrame({"i": [i]}) for i in range(4)],
                                   GeneratorContext(models={})))

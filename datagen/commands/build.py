@@ -55,8 +55,9 @@ def parse_assignments(values: tuple[str, ...]) -> dict[str, Any]:
 @click.option("--limit", type=int, help="Use only the first N input rows.")
 @click.option(
     "--executor",
-    metavar="NAME",
-    help="Where batch stages run: local (default, in this process).",
+    metavar="NAME[:TARGET]",
+    help="Where batch stages run: local (default, in this process), or a plugin's executor"
+    " such as ray (a local Ray) or ray://HOST:PORT (a running cluster).",
 )
 @click.option(
     "--overlap",
