@@ -27,7 +27,11 @@ QUICK = {
     "max_primary": 2,
     "max_fine_grained": 2,
     "max_units_per_agent": 2,
-    "max_tokens": {"criteria": 256, "critique": 192, "aggregate": 128, "revision": 96},
+    # every budget, since an option given here replaces the recipe's whole max_tokens table
+    "max_tokens": {
+        "task_description": 48, "criteria": 256, "reference": 96, "critique": 192,
+        "meta_label": 32, "aggregate": 160, "revision": 96,
+    },
 }
 
 
@@ -91,7 +95,10 @@ def test_critique_sft_on_seed_rows(datagen_home: Path):
         validator = RowValidator.for_schema("critique-sft")
         for row in rows:
             assert validator.problem(row) is None
-            assert [m["role"] for m in row["messages"]] == ["user", "assistant"]
+            roles = [m["role"] for m in row["messages"]]
+            assert roles == ["user", "assistant", "user", "assistant"]
+            assert row["task_description"] in row["messages"][1]["content"]
+            assert row["messages"][3]["content"] == row["critique"]
             assert 1 <= row["score"] <= 10
 
 
@@ -115,7 +122,8 @@ def test_critique_sft_on_criticeval_items(datagen_home: Path, tmp_path: Path):
 
 def test_critique_pref_writes_pairs_or_says_why_not(datagen_home: Path):
     options = {**QUICK, "revision_samples": 1, "severity_gap": 1}
-    result = run_build("critique-pref", limit=2, quiet=True, options=options)
+    # an empty version is a valid outcome here: the step tables then say why no pair was kept
+    result = run_build("critique-pref", limit=2, quiet=True, options=options, allow_empty=True)
     with Catalog.open(datagen_home) as catalog:
         rows = catalog.sql('SELECT * FROM "critique-pref"').to_pylist()
         severities = catalog.sql(
@@ -127,6 +135,9 @@ def test_critique_pref_writes_pairs_or_says_why_not(datagen_home: Path):
         for row in rows:
             assert validator.problem(row) is None
             assert row["chosen_revision_score"] > row["rejected_revision_score"]
+            for side in ("chosen", "rejected"):
+                assert "Summary:" in row[side][0]["content"]
+                assert re.search(r"Score: \d+/10$", row[side][0]["content"])
             assert row["rejected_severity"] - row["chosen_severity"] >= 1
         if "preference_pairs" in steps:
             pairs = catalog.sql('SELECT * FROM "critique-pref/preference_pairs"').to_pylist()
