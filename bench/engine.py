@@ -48,8 +48,11 @@ jobs = queue.SimpleQueue()
 for i, p in enumerate(prompts):
     jobs.put((i, p))
 tokens = []
+load_lock = threading.Lock()  # parallel loads can leave stdout pointing at /dev/null
 def work():
-    llm = Llama(model_path=model, n_ctx=4096, n_threads=1, n_threads_batch=1, verbose=False)
+    with load_lock:
+        llm = Llama(model_path=model, n_ctx=4096, n_threads=1, n_threads_batch=1,
+                    verbose=False)
     while True:
         try:
             i, p = jobs.get_nowait()

@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 from engine_helpers import embedded_path
 
-from datagen.engine import Call, Engine
+from datagen.engine import Call, Engine, RawAnswer
 from datagen.llm import ChatRequest
 
 pytestmark = pytest.mark.embedded
@@ -193,3 +193,58 @@ def test_plain_answers_match_llama_cpp_pythons_own_chat_completion(engine_home):
     with Engine(["embedded?instances=1&slots=4"], home=engine_home) as engine:
         batched = [a.text for a in engine.models[0].complete(requests)]
     assert batched == plain
+
+
+class CountingDecoder:
+    """Stands in for a llama.cpp context: each step answers every admitted job.
+
+    Only for the pool's scheduling logic; ``step`` waits until both workers are decoding,
+    so it times out when one worker keeps the whole queue to itself.
+    """
+
+    def __init__(self, barrier):
+        self.barrier, self.jobs, self.admitted, self.steps = barrier, [], 0, 0
+        self.free_slots, self.busy = 8, False
+
+    def admit(self, job):
+        self.jobs.append(job)
+        self.admitted += 1
+        self.free_slots, self.busy = 8 - len(self.jobs), True
+
+    def step(self):
+        self.steps += 1
+        if self.steps == 1:
+            self.barrier.wait(timeout=10)
+        self.fail_all(None)
+
+    def fail_all(self, error):
+        for job in self.jobs:
+            job.finish(RawAnswer(text="ok", error=error))
+        self.jobs, self.free_slots, self.busy = [], 8, False
+
+    def close(self):
+        pass
+
+
+def test_a_short_queue_is_shared_between_workers():
+    import threading
+
+    from datagen.engine.backends.llama_pool import Countdown, DecoderPool
+    from datagen.engine.backends.llama_sequence import Job
+
+    barrier = threading.Barrier(2)
+    decoders = []
+
+    def open_decoder():
+        decoders.append(CountingDecoder(barrier))
+        return decoders[-1]
+
+    pool = DecoderPool(open_decoder, instances=2)
+    countdown, answers = Countdown(4), []
+    request = ChatRequest.chat("unused")
+    pool.submit([Job(Call(request, i), lambda a: countdown.deliver(lambda: answers.append(a)))
+                 for i in range(4)])
+    countdown.wait()
+    pool.close()
+    assert [a.error for a in answers] == [None] * 4  # no step timed out waiting alone
+    assert sorted(d.admitted for d in decoders)[0] >= 1 and sum(d.admitted for d in decoders) == 4

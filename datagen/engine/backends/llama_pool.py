@@ -47,13 +47,18 @@ class DecoderPool:
         self._queue.clear()
 
     def _take(self, most: int, wait: bool) -> list[Job] | None:
-        """Up to ``most`` queued jobs; waits for one when ``wait``; None once closed."""
+        """Up to ``most`` queued jobs; waits for one when ``wait``; None once closed.
+
+        A worker takes at most its share of the queue, so a short queue is split between
+        the workers instead of filling one context while the other cores wait.
+        """
         with self._ready:
             while wait and not self._queue and not self._closed:
                 self._ready.wait()
             if self._closed:
                 return None
-            return [self._queue.popleft() for _ in range(min(most, len(self._queue)))]
+            share = -(-len(self._queue) // len(self._workers))
+            return [self._queue.popleft() for _ in range(min(most, share))]
 
     def _work(self) -> None:
         try:
