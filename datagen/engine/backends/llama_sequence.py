@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 from datagen.engine.backend import Call, RawAnswer
 from datagen.engine.backends.llama_model import LoadedModel
@@ -17,7 +17,6 @@ class Job:
 
     call: Call
     finish: Callable[[RawAnswer], None]
-    queued: float = field(default_factory=time.perf_counter)
 
 
 class Generation:
@@ -25,6 +24,7 @@ class Generation:
 
     def __init__(self, job: Job, model: LoadedModel, prompt: list[int], reused: int):
         self.job = job
+        self.started = time.perf_counter()  # admitted: time in the queue does not count
         self.model = model
         self.prompt = prompt
         self.pending = prompt[reused:]  # prompt tokens not in the KV cache yet
@@ -68,7 +68,7 @@ class Generation:
             finish_reason=self.finish_reason or "stop",
             prompt_tokens=len(self.prompt),
             completion_tokens=self.generated,
-            seconds=time.perf_counter() - self.job.queued,
+            seconds=time.perf_counter() - self.started,
         )
 
     def close(self) -> None:
