@@ -17,7 +17,7 @@ import pytest
 from datagen.build import run_stages
 from datagen.catalog import Catalog
 from datagen.errors import InvalidInput, InvalidOptions
-from datagen.executor import LocalExecutor
+from datagen.executor import ExecutorSettings, LocalExecutor
 from datagen.inputs import Input
 from datagen.llm import ChatRequest
 from datagen.readers import import_table
@@ -44,6 +44,10 @@ class MemorySink:
 
     def write_failures(self, failures: list[Any]) -> None:
         self.failures.extend(failures)
+
+
+def executor(overlap: int) -> LocalExecutor:
+    return LocalExecutor(ExecutorSettings(overlap=overlap))
 
 
 class Quiet:
@@ -106,7 +110,7 @@ def build(rows: list[dict[str, Any]], options: dict[str, Any] | None = None,
     source = Input(pa.Table.from_pylist(rows), {"kind": "test"})
     sink = MemorySink()
     context = scripted_context(generator, {"author": author, "student": learner})
-    run_stages(generator, source, None, context, LocalExecutor(2), sink, Quiet())
+    run_stages(generator, source, None, context, executor(2), sink, Quiet())
     return sink, author, learner
 
 
@@ -223,7 +227,7 @@ def test_a_failed_description_drops_the_feedback_with_its_raw_answer(pool: Path)
     sink = MemorySink()
     source = Input(pa.Table.from_pylist([{"content": "Be brief."}]), {"kind": "test"})
     context = scripted_context(generator, {"author": author, "student": ScriptedModel(student)})
-    run_stages(generator, source, None, context, LocalExecutor(1), sink, Quiet())
+    run_stages(generator, source, None, context, executor(1), sink, Quiet())
     (failure,) = sink.failures
     assert (failure.step, failure.reason) == ("describe", "the answer has an empty domain")
     assert '"domain": ""' in failure.raw_output
@@ -282,7 +286,7 @@ def run_eval(rows: list[dict[str, Any]], scores: dict[str, Any], judge_answer: A
     models: dict[str, Any] = {"model": model, "judge": judge, "baseline": model}
     sink = MemorySink()
     source = Input(pa.Table.from_pylist(rows), {"kind": "test"})
-    run_stages(generator, source, None, scripted_context(generator, models), LocalExecutor(1),
+    run_stages(generator, source, None, scripted_context(generator, models), executor(1),
                sink, Quiet())
     return sink, model, judge
 
