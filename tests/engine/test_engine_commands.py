@@ -56,7 +56,8 @@ def test_responses_generator_rows_and_failures(engine_home, monkeypatch):
     options = ResponsesGenerator.parse_options({"prompt_column": "text", "n": 3, "seed": 5})
     with Engine(["scripted"], home=engine_home,
                 backend_classes={"scripted": ScriptedBackend}) as engine:
-        output = ResponsesGenerator(options).generate(batch, GeneratorContext(models={"responder": engine.models}))
+        ctx = GeneratorContext(models={"responder": engine.models})
+        output = ResponsesGenerator(options).generate(batch, ctx)
     assert len(output.rows) == 6 and len({r["id"] for r in output.rows}) == 6
     assert {c.request.sample_index for c in ScriptedBackend.calls} == {0, 1, 2}
     assert len({c.seed for c in ScriptedBackend.calls}) == 3  # samples of a prompt differ

@@ -87,7 +87,8 @@ def test_responses_generator_with_the_embedded_model(engine_home):
     batch = pl.DataFrame({"id": ["a", "b"], "prompt": ["Say hi.", "Count to three."]})
     generator = ResponsesGenerator(ResponsesGenerator.parse_options({"n": 2, "max_tokens": 8}))
     with Engine(["embedded"], home=engine_home) as engine:
-        output = generator.generate(batch, GeneratorContext(models={"responder": engine.models}))
+        ctx = GeneratorContext(models={"responder": engine.models})
+        output = generator.generate(batch, ctx)
     assert [(r["prompt_id"], r["sample_index"]) for r in output.rows] == [
         ("a", 0), ("a", 1), ("b", 0), ("b", 1)]
     assert len({r["id"] for r in output.rows}) == 4
