@@ -19,16 +19,17 @@ from datagen_plugins.c3po import logic
 pytestmark = [pytest.mark.embedded, pytest.mark.slow]
 
 FEEDBACK = "Don't use emojis in emails to my boss"
-# 2 categories x 3 prompts per scope: about a minute of model time on a busy 2-core machine.
+# One category, 3 prompts per scope, short answers: under two minutes on a 2-core machine
+# shared with other jobs (load average ~20), build and evaluation together.
 TINY = {
     "feedback": FEEDBACK,
-    "categories": 2,
+    "categories": 1,
     "in_scope_prompts": 3,
     "near_scope_prompts": 3,
     "out_of_scope_prompts": 3,
     "prompts_per_call": 3,
     "oversample": 1.0,
-    "max_tokens": {"categories": 64, "prompts": 128, "baseline": 48, "revision": 48},
+    "max_tokens": {"categories": 48, "prompts": 128, "baseline": 40, "revision": 40},
 }
 
 
@@ -58,7 +59,7 @@ def test_one_sentence_to_rows_to_feedback_scores(datagen_home: Path):
 
     result = CliRunner().invoke(cli, [
         "eval", "feedback", "--dataset", ref, "--model", "embedded", "--judge", "embedded",
-        "--max-tokens", "48", "-q",
+        "--max-tokens", "40", "-q",
     ])
     assert result.exit_code == 0, result.output
     assert "overall" in result.output
