@@ -444,7 +444,7 @@ def schema_bool(text: str) -> bool:
 
 for _function, _kind in ((schema_int, "integer"), (schema_float, "number"),
                          (schema_bool, "boolean")):
-    _function.kind = _kind  # type: ignore[attr-defined]
+    _function.kind = _kind  # type: ignore[attr-defined,union-attr]
 
 SCHEMA_CONVERTERS: dict[str, Converter] = {
     "integer": schema_int,

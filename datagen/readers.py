@@ -421,7 +421,7 @@ def _converts(convert: formats.Converter, value: str) -> bool:
 
 def _csv_schema(scan: Scan, source: Source) -> pa.Schema:
     """Text columns, except those a schema types or that ``infer_types`` proved exact."""
-    types = {formats.schema_int: pa.int64(), formats.exact_int: pa.int64(),
+    types: dict[Any, Any] = {formats.schema_int: pa.int64(), formats.exact_int: pa.int64(),
              formats.schema_float: pa.float64(), formats.exact_float: pa.float64(),
              formats.schema_bool: pa.bool_(), formats.exact_bool: pa.bool_()}
     fields = []

@@ -394,6 +394,8 @@ def load_hub_table(
     with hub_errors(repo_id, token) as stage:
         stage.now = f"resolving revision {revision or 'main'}"
         sha = api.dataset_info(repo_id, revision=revision or "main").sha
+        if sha is None:
+            raise HubError(f"{repo_id}: the Hub named no commit for {revision or 'main'}")
         stage.now = f"loading split {split or SPLIT}"
         table = _load_split(repo_id, sha, split or SPLIT, config, token)
     return table, sha

@@ -69,7 +69,7 @@ class VLLMBackend(Backend):
                     max_model_len=self.spec.int_param("max_model_len", 4096),
                     gpu_memory_utilization=self.spec.float_param(
                         "gpu_memory_utilization", _default_memory_fraction()),
-                    dtype=self.spec.param("dtype", "auto"),
+                    dtype=self.spec.param("dtype", "auto"),  # type: ignore[arg-type]
                     enforce_eager=self.spec.param("eager", "1") == "1",
                 )
             return self._llm
