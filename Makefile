@@ -11,13 +11,18 @@ SUDO   := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 # A portable llama.cpp build; it compiles from source (3-5 minutes on 2 cores).
 export CMAKE_ARGS ?= -DGGML_NATIVE=OFF
 
-.PHONY: run test bench
+.PHONY: run test lint bench
 
 run: $(VENV)/.embedded
 	$(BIN)/datagen build critique-sft
 
-test: $(VENV)/.test
+test: lint
 	$(BIN)/python -m pytest -q
+
+# Style and types of the host and the bundled plugins (configured in pyproject.toml).
+lint: $(VENV)/.test
+	$(BIN)/ruff check datagen plugins tests bench docs/example-plugin
+	$(BIN)/python -m mypy datagen plugins
 
 $(VENV)/.base: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
