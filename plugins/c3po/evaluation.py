@@ -73,29 +73,42 @@ def evaluate_feedback(
     quiet: bool = True,
     command: str = "",
 ) -> FeedbackReport:
+    """Judge ``model`` on the test split of a feedback-prefs version and record the figures.
+
+    Without ``baseline`` the dataset's stored student answers are the baselines; with
+    ``in_context`` the model sees the feedback in its system prompt.
+    """
     from datagen.build import run_build
     from datagen.catalog import Catalog
     from datagen.home import datagen_home
 
     home = home or datagen_home()
-    with Catalog.open(home) as cat:
-        info = cat.resolve(dataset)
-        ref = f"{info.dataset}@{info.version}"
-        check_dataset(cat.read_arrow(ref), ref, split)
+    name, version = checked_version(home, dataset, split)
     models = [f"model={model}", f"judge={judge}"] + ([f"baseline={baseline}"] if baseline else [])
     eval_options = {**(options or {}), "split": split, "in_context": in_context,
                     "baseline_from_dataset": baseline is None}
-    built = run_build(EVAL_RECIPE, input=ref, models=models, options=eval_options, home=home,
-                      quiet=quiet, command=command, allow_empty=True)
+    built = run_build(EVAL_RECIPE, input=f"{name}@{version}", models=models,
+                      options=eval_options, home=home, quiet=quiet, command=command,
+                      allow_empty=True)
     eval_ref = f"{built.dataset}@{built.version}"
     with Catalog.open(home) as cat:
-        rows = cat.read_arrow(eval_ref).to_pylist()
-        overall, per_feedback = summarize(rows)
-        report = FeedbackReport(info.dataset, info.version, eval_ref, overall, per_feedback,
+        overall, per_feedback = summarize(cat.read_arrow(eval_ref).to_pylist())
+        report = FeedbackReport(name, version, eval_ref, overall, per_feedback,
                                 built.failures, uuid.uuid4().hex)
         cat.append_record("metrics", _metrics_record(report, model, judge, baseline, in_context,
                                                      built.build_id, command))
     return report
+
+
+def checked_version(home: Path, dataset: str, split: str) -> tuple[str, int]:
+    """The dataset version to evaluate, after ``check_dataset`` (before any model loads)."""
+    from datagen.catalog import Catalog
+
+    with Catalog.open(home) as cat:
+        info = cat.resolve(dataset)
+        ref = f"{info.dataset}@{info.version}"
+        check_dataset(cat.read_arrow(ref), ref, split)
+    return info.dataset, info.version
 
 
 def _metrics_record(report: FeedbackReport, model: str, judge: str, baseline: str | None,

@@ -77,7 +77,7 @@ def cap_counts(options: FeedbackPrefsOptions, candidates: list[Candidate]) -> No
 
 def scoped_rows(options: FeedbackPrefsOptions, candidates: list[Candidate]) -> list[dict[str, Any]]:
     """Kept prompts with a seeded split drawn per feedback and scope."""
-    rows = []
+    rows: list[dict[str, Any]] = []
     for scope in SCOPES:
         kept = [c for c in candidates if c.scope == scope and c.kept]
         if not kept:
