@@ -10,6 +10,10 @@ A script returns the answer's JSON value (a dict or list), a raw string (the mod
 for testing invalid output), or ``None`` (the call failed, as when a server gives up). It
 proves the generator's control flow (which requests go where, how answers are checked and
 combined); the real embedded model is what end-to-end tests run.
+
+``run_generator(generator, rows, models)`` runs every stage the way a build does (batches,
+whole-dataset stages, schema checks of rows and step records) and returns what the build
+would have written, in a ``MemorySink``.
 """
 
 from __future__ import annotations
@@ -21,7 +25,7 @@ import threading
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
-from datagen.generator import Generator, GeneratorContext
+from datagen.generator import Failure, Generator, GeneratorContext
 from datagen.llm import ChatRequest, Completion
 
 Script = Callable[[ChatRequest], Any]
@@ -86,3 +90,49 @@ def scripted_context(
         by_role[role.name] = [given] if isinstance(given, ScriptedModel) else list(given)
     specs = {role: tuple(m.spec for m in ms) for role, ms in by_role.items()}
     return GeneratorContext(models=by_role, specs=specs)
+
+
+class MemorySink:
+    """What a build writes, kept in lists: rows, step records by step, failure rows."""
+
+    def __init__(self) -> None:
+        self.rows: list[dict[str, Any]] = []
+        self.steps: dict[str, list[dict[str, Any]]] = {}
+        self.failures: list[Failure] = []
+
+    def write_rows(self, data: Any) -> None:
+        self.rows.extend(data.to_pylist())
+
+    def write_step(self, step: str, data: Any) -> None:
+        self.steps.setdefault(step, []).extend(data.to_pylist())
+
+    def write_failures(self, failures: list[Failure]) -> None:
+        self.failures.extend(failures)
+
+
+class _NoProgress:
+    def rows_done(self, n: int) -> None:
+        pass
+
+
+def run_generator(
+    generator: Generator,
+    rows: Sequence[Mapping[str, Any]] | Any,
+    models: ScriptedModel | Mapping[str, ScriptedModel | Sequence[ScriptedModel]],
+    *,
+    overlap: int = 1,
+) -> MemorySink:
+    """Every stage of ``generator`` over ``rows`` (records or a polars frame), as a build
+    runs them, with scripted models; returns what the build would have written."""
+    import polars as pl
+
+    from datagen.build import run_stages
+    from datagen.executor import ExecutorSettings, LocalExecutor
+    from datagen.inputs import Input
+
+    frame = rows if isinstance(rows, pl.DataFrame) else pl.DataFrame(list(rows))
+    sink = MemorySink()
+    run_stages(generator, Input(frame.to_arrow(), {"kind": "test"}), None,
+               scripted_context(generator, models),
+               LocalExecutor(ExecutorSettings(overlap=overlap)), sink, _NoProgress())
+    return sink

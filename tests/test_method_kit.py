@@ -14,12 +14,11 @@ import pytest
 from datagen.errors import PluginError
 from datagen.executor import ExecutorSettings, LocalExecutor
 from datagen.generator import BatchOutput, Generator, GeneratorContext, Stage
-from datagen.inputs import Input
 from datagen.llm import ChatRequest
 from datagen.roles import Role
 from datagen.shapes import choice, strict_object, text
 from datagen.steps import Ask, CheckFailed, StepKit, check_in_range
-from datagen.testing import ScriptedModel, scripted_context
+from datagen.testing import ScriptedModel, run_generator
 
 WORD = strict_object({"word": text(20)})
 WORD_RECORD = {
@@ -33,27 +32,6 @@ ROW = {
     "properties": {"id": {"type": "string"}, "words": {"type": "integer"}},
     "required": ["id", "words"],
 }
-
-
-class MemorySink:
-    def __init__(self) -> None:
-        self.rows: list[dict] = []
-        self.steps: dict[str, list[dict]] = {}
-        self.failures: list[Any] = []
-
-    def write_rows(self, data: Any) -> None:
-        self.rows.extend(data.to_pylist())
-
-    def write_step(self, step: str, data: Any) -> None:
-        self.steps.setdefault(step, []).extend(data.to_pylist())
-
-    def write_failures(self, failures: list) -> None:
-        self.failures.extend(failures)
-
-
-class Quiet:
-    def rows_done(self, n: int) -> None:
-        pass
 
 
 def ask(word: str, input_id: str = "i", role: str = "writer") -> Ask:
@@ -148,30 +126,23 @@ class Words(Generator):
 
 
 def build(generator: Generator, texts: list[str], model: ScriptedModel, overlap: int = 2):
-    from datagen.build import run_stages
-
-    source = Input(pl.DataFrame({"text": texts}).to_arrow(), {"kind": "test"})
-    sink = MemorySink()
-    tally = run_stages(generator, source, None, scripted_context(generator, model),
-                       LocalExecutor(ExecutorSettings(overlap=overlap)), sink, Quiet())
-    return sink, tally
+    return run_generator(generator, [{"text": t} for t in texts], model, overlap=overlap)
 
 
 def test_step_records_that_break_their_schema_become_failure_rows_not_drops():
-    sink, tally = build(Words(Words.parse_options({})), ["ab", "toolong", "cd"],
-                        ScriptedModel(say_word))
+    sink = build(Words(Words.parse_options({})), ["ab", "toolong", "cd"],
+                    ScriptedModel(say_word))
     assert [r["word"] for r in sink.steps["words"]] == ["AB", "CD"]
     (failure,) = sink.failures
     assert failure.step == "words" and failure.input_id == "toolong"
     assert failure.reason.startswith("step record does not match its schema: word:")
     assert '"TOOLONG"' in failure.raw_output
     assert sink.rows == [{"id": "total", "words": 2}]
-    assert (tally.rows, tally.failures, tally.steps) == (1, 1, {"words": 2})
 
 
 def test_a_whole_dataset_stage_sees_every_batch_of_the_earlier_stage():
     texts = [f"w{i}" for i in range(7)]
-    sink, _ = build(Words(Words.parse_options({})), texts, ScriptedModel(say_word), overlap=3)
+    sink = build(Words(Words.parse_options({})), texts, ScriptedModel(say_word), overlap=3)
     assert sink.rows == [{"id": "total", "words": 7}]
     assert [r["input_id"] for r in sink.steps["words"]] == texts  # batch order kept
 
@@ -241,5 +212,5 @@ def test_rows_of_a_schema_without_typed_properties_keep_every_column():
         def count(self, words: pl.DataFrame, ctx: GeneratorContext) -> BatchOutput:
             return BatchOutput(rows=[{"id": "total", "words": words.height}])
 
-    sink, _ = build(Untyped(Untyped.parse_options({})), ["ab", "cd"], ScriptedModel(say_word))
+    sink = build(Untyped(Untyped.parse_options({})), ["ab", "cd"], ScriptedModel(say_word))
     assert sink.rows == [{"id": "total", "words": 2}]
