@@ -74,10 +74,11 @@ class ScriptedReverseGen(FailureQueries):
     trained: list[tuple[int, str]]
     recorded: list[dict[str, Any]]
     models: dict[str, ScriptedModel]
+    methods: list[str]
 
     def __init__(self, options: Any):
         super().__init__(options)
-        self.opened, self.trained, self.recorded = [], [], []
+        self.opened, self.trained, self.recorded, self.methods = [], [], [], []
 
     @contextmanager
     def open_model(self, spec: str):
@@ -86,11 +87,13 @@ class ScriptedReverseGen(FailureQueries):
             os.kill(os.getpid(), signal.SIGKILL)
         yield ScriptedModel(lambda r: propose(r, tag=f"r{len(self.opened) + 1}"), spec=spec)
 
-    def train_proposer(self, table: Any, parent: str, output: Path, settings: dict) -> dict:
+    def train_proposer(self, table: Any, parent: str, output: Path, settings: dict,
+                       method: str = "dpo") -> dict:
         output.mkdir(parents=True, exist_ok=True)
         (output / "config.json").write_text("{}")
         round_no = len(self.trained) + 1
         self.trained.append((table.num_rows, parent))
+        self.methods.append(method)
         log = os.environ.get("REVERSEGEN_TRAIN_LOG")
         if log:
             with open(log, "a") as f:
@@ -98,7 +101,7 @@ class ScriptedReverseGen(FailureQueries):
                                     "output": str(output)}) + "\n")
         return {"train_loss": 0.5 + round_no}
 
-    def record_proposer(self, folder, parent, round_no, metrics, settings) -> None:
+    def record_proposer(self, folder, parent, round_no, metrics, settings, method="dpo") -> None:
         self.recorded.append({"folder": str(folder), "parent": parent, "round": round_no})
 
 
@@ -118,7 +121,7 @@ def run(options: dict[str, Any], frame: pl.DataFrame | None = None,
     ctx = scripted_context(generator, models)
     source = Input((seeds() if frame is None else frame).to_arrow(), {"kind": "test"})
     sink = MemorySink()
-    run_stages(generator, source, None, ctx, LocalExecutor(1), sink, Quiet())
+    run_stages(generator, source, None, ctx, LocalExecutor(), sink, Quiet())
     return generator, sink
 
 

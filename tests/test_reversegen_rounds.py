@@ -185,3 +185,27 @@ def test_a_checker_replaces_the_solver_role():
     options = FailureQueries.parse_options({"oracle_kind": "reference",
                                             "checker": "reversegen_scripted:checker"})
     assert [r.name for r in FailureQueries(options).model_roles()] == ["proposer", "target"]
+
+
+def test_warmup_sft_trains_the_round_one_proposer_once(datagen_home: Path, folder: str):
+    options = {"rounds": 2, "warmup": True, "warmup_examples": 5, **SMALL}
+    generator, sink = scripted.run(options, proposer_folder=folder)
+    examples = sink.steps["warmup"]
+    assert len(examples) == 5
+    for example in examples:
+        shown = [line[3:] for line in example["prompt"].splitlines()[2:5]]
+        assert example["completion"] not in shown and len(set(shown)) == 3
+    warmed = examples[0]["trained_proposer"]
+    first, second = sorted(sink.steps["rounds"], key=lambda r: r["round"])
+    assert first["proposer"] == f"vllm:{warmed}"
+    assert generator.methods == ["sft", "dpo"]
+    assert [parent for _, parent in generator.trained] == [folder, warmed]
+    assert second["proposer"] == f"vllm:{first['trained_proposer']}"
+    again, _ = scripted.run(options, proposer_folder=folder)
+    assert again.methods == []  # both folders are finished: reused, not retrained
+
+
+def test_warmup_needs_more_seeds_than_shots(datagen_home: Path, folder: str):
+    frame = pl.DataFrame({"instruction": ["one seed", "two seeds", "three seeds"]})
+    with pytest.raises(InvalidInput, match="the warm-up needs at least 4 seed instructions"):
+        scripted.run({"rounds": 1, "warmup": True}, frame=frame, proposer_folder=folder)

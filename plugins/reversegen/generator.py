@@ -24,9 +24,10 @@ from . import schemas
 from .explore import dedup, explore
 from .label import label
 from .options import FailureQueriesOptions, FailureSFTOptions
-from .proposers import Proposer, dpo_train, folder_of, open_model, record_model
+from .proposers import Proposer, folder_of, open_model, record_model, run_training
 from .rounds import close_round, pairs
 from .sft import correct
+from .warmup import warmup
 
 CITATION = """@inproceedings{jiang2025reversegen,
   title     = {Forewarned is Forearmed: Leveraging {LLM}s for Data Synthesis through
@@ -59,6 +60,7 @@ class FailureQueries(Generator):
         "labels": schemas.LABEL,
         "pairs": schemas.PAIR,
         "rounds": schemas.ROUND,
+        "warmup": schemas.WARMUP,
     }
     roles: ClassVar[tuple[Role, ...]] = ROLES
     input_columns: ClassVar[tuple[str, ...]] = ("instruction",)
@@ -77,17 +79,19 @@ class FailureQueries(Generator):
         return tuple(r for r in self.roles if r.name in needed)
 
     def stages(self) -> list[Stage]:
-        return [stage for n in range(1, self.options.rounds + 1) for stage in self.round_stages(n)]
+        first = [Stage("warmup", partial(warmup, self), whole=True)] if self.options.warmup else []
+        return first + [s for n in range(1, self.options.rounds + 1) for s in self.round_stages(n)]
 
     def round_stages(self, n: int) -> list[Stage]:
-        earlier = ("rounds",) if n > 1 else ()
+        warm = ("warmup",) if self.options.warmup else ()
+        earlier = ("rounds", *warm) if n > 1 else warm
         return [
             Stage(f"explore_{n}", partial(explore, self, n), whole=True, reads=earlier),
             Stage(f"dedup_{n}", partial(dedup, self, n), over="candidates", whole=True),
             Stage(f"label_{n}", partial(label, self, n), over="kept", whole=True),
             Stage(f"pairs_{n}", partial(pairs, self, n), over="labels", whole=True),
             Stage(f"close_{n}", partial(close_round, self, n), over="pairs", whole=True,
-                  reads=("candidates", "kept", "labels", "rounds")),
+                  reads=("candidates", "kept", "labels", "rounds", *warm)),
         ]
 
     # ------------------------------------------------------------------ proposers
@@ -95,10 +99,14 @@ class FailureQueries(Generator):
     def trains_after(self, round_no: int) -> bool:
         return round_no < self.options.rounds or self.options.train_last_round
 
-    def proposer_for(self, round_no: int, ctx: GeneratorContext) -> Proposer:
-        """Round 1: the ``proposer`` role; later: the last trained folder, served by spec."""
+    def proposer_for(self, round_no: int, ctx: GeneratorContext,
+                     warmed: bool = True) -> Proposer:
+        """Round 1: the ``proposer`` role (or its warm-up); later: the last trained folder."""
         base_spec = ctx.specs.get("proposer", ("",))[0] or str(ctx.model("proposer").spec)
         base = Proposer(base_spec, folder_of(base_spec, self.options.proposer_folder))
+        if self.options.warmup and warmed:
+            folder = ctx.table("warmup")["trained_proposer"][0]
+            base = Proposer(self.options.serve_trained.format(path=folder), folder)
         if round_no == 1:
             return base
         rounds = ctx.table("rounds").filter(pl.col("round") < round_no).sort("round")
@@ -125,13 +133,14 @@ class FailureQueries(Generator):
         return open_model(spec)
 
     def train_proposer(self, table: Any, parent: str, output: Path,
-                       settings: dict[str, Any]) -> dict[str, Any]:
-        """DPO the proposer (tests replace it with a recorder)."""
-        return dpo_train(table, parent, output, settings)
+                       settings: dict[str, Any], method: str = "dpo") -> dict[str, Any]:
+        """Train the proposer with the trainer plugin (tests replace it with a recorder)."""
+        return run_training(method, table, parent, output, settings)
 
     def record_proposer(self, folder: Path, parent: str, round_no: int,
-                        metrics: dict[str, Any], settings: dict[str, Any]) -> None:
-        record_model(folder, parent, round_no, metrics, settings,
+                        metrics: dict[str, Any], settings: dict[str, Any],
+                        method: str = "dpo") -> None:
+        record_model(method, folder, parent, round_no, metrics, settings,
                      {"dataset": "failure-queries", "generator": self.name})
 
 

@@ -42,6 +42,10 @@ class FailureQueriesOptions(GeneratorOptions):
         min_length=1,
     )  # the judge oracle: an answer that fits this description fails
     checker: str | None = None  # "module:function" giving a reference answer per instruction
+    warmup: bool = False  # SFT the proposer on (3 seeds -> a held-out 4th) before round 1
+    warmup_examples: int = Field(32, ge=1)
+    warmup_steps: int = Field(-1, ge=-1)  # -1: one epoch over the warm-up examples
+    warmup_learning_rate: float = Field(1e-5, gt=0.0)
     pairs_per_prompt: int = Field(4, ge=1)
     beta: float = Field(0.1, gt=0.0)
     train_steps: int = Field(-1, ge=-1)  # -1: one epoch over the round's pairs

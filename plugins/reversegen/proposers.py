@@ -51,10 +51,10 @@ def require_folder(proposer: Proposer) -> str:
     return proposer.folder
 
 
-def proposer_key(parent: str, pairs: Sequence[dict[str, Any]], settings: dict[str, Any]) -> str:
+def proposer_key(method: str, parent: str, rows: Sequence[Sequence[str]],
+                 settings: dict[str, Any]) -> str:
     """A digest of what decides a training run: the same inputs give the same folder."""
-    rows = sorted((p["prompt"], p["chosen"], p["rejected"]) for p in pairs)
-    return stable_id(parent, rows, settings)
+    return stable_id(method, parent, sorted(tuple(r) for r in rows), settings)
 
 
 def proposer_dir(key: str, home: Path | None = None) -> Path:
@@ -82,17 +82,19 @@ def open_model(spec: str) -> Iterator[Model]:
         yield engine.models[0]
 
 
-def dpo_train(pairs: Any, parent: str, output: Path, options: dict[str, Any]) -> dict[str, float]:
-    """DPO of ``parent`` on the pairs table, into ``output``; the run's metrics."""
+def run_training(method: str, rows: Any, parent: str, output: Path,
+                 options: dict[str, Any]) -> dict[str, float]:
+    """``method`` (dpo, sft) of ``parent`` on an Arrow table, into ``output``; its metrics."""
     from datagen.training import train
 
-    result = train("dpo", data=pairs, model=parent, output=output, options=options,
+    result = train(method, data=rows, model=parent, output=output, options=options,
                    record=False, progress=lambda _line: None)
     return dict(result.metrics)
 
 
-def record_model(folder: Path, parent: str, round_no: int, metrics: dict[str, Any],
-                 options: dict[str, Any], lineage: dict[str, Any]) -> None:
+def record_model(method: str, folder: Path, parent: str, round_no: int,
+                 metrics: dict[str, Any], options: dict[str, Any],
+                 lineage: dict[str, Any]) -> None:
     """One row in the catalog's ``models`` table with the proposer's lineage."""
     from datagen.catalog import Catalog
 
@@ -100,7 +102,7 @@ def record_model(folder: Path, parent: str, round_no: int, metrics: dict[str, An
         cat.append_record("models", {
             "model_id": uuid.uuid4().hex, "path": str(folder), "base_model": parent,
             "dataset": lineage.get("dataset", ""), "version": lineage.get("version"),
-            "method": "dpo", "trainer": "reversegen",
+            "method": method, "trainer": "reversegen",
             "options": {**options, "round": round_no, "parent": parent, **lineage},
             "metrics": metrics,
         })

@@ -65,8 +65,11 @@ def close_round(gen: FailureQueries, round_no: int, frame: pl.DataFrame,
     return kit.out
 
 
-def train_settings(gen: FailureQueries) -> dict[str, Any]:
+def train_settings(gen: FailureQueries, method: str) -> dict[str, Any]:
     o = gen.options
+    if method == "sft":
+        return {"max_steps": o.warmup_steps, "learning_rate": o.warmup_learning_rate,
+                "seed": o.seed}
     return {"beta": o.beta, "max_steps": o.train_steps, "learning_rate": o.learning_rate,
             "seed": o.seed}
 
@@ -74,17 +77,26 @@ def train_settings(gen: FailureQueries) -> dict[str, Any]:
 def train_next(gen: FailureQueries, round_no: int, proposer: Proposer,
                round_pairs: list[dict[str, Any]]) -> tuple[str, float | None, bool]:
     """DPO the proposer on the round's pairs into its keyed folder, unless already done."""
-    parent = require_folder(proposer)
-    settings = train_settings(gen)
-    folder = proposer_dir(proposer_key(parent, round_pairs, settings))
+    rows = [(p["prompt"], p["chosen"], p["rejected"]) for p in round_pairs]
+    return train_once(gen, "dpo", round_no, require_folder(proposer), rows,
+                      preference_table(round_pairs))
+
+
+def train_once(gen: FailureQueries, method: str, round_no: int, parent: str,
+               rows: list[tuple[str, ...]], table: Any) -> tuple[str, float | None, bool]:
+    """Train into the folder keyed by the inputs, or reuse it if a run already finished it.
+
+    Returns (folder, training loss, reused).
+    """
+    settings = train_settings(gen, method)
+    folder = proposer_dir(proposer_key(method, parent, rows, settings))
     done = finished(folder)
     if done is not None:
         return str(folder), done.get("train_loss"), True
-    table = preference_table(round_pairs)
-    metrics = gen.train_proposer(table, parent, folder, settings)
+    metrics = gen.train_proposer(table, parent, folder, settings, method)
     loss = metrics.get("train_loss", metrics.get("loss"))
     mark_finished(folder, {"train_loss": loss, "round": round_no, "parent": parent})
-    gen.record_proposer(folder, parent, round_no, metrics, settings)
+    gen.record_proposer(folder, parent, round_no, metrics, settings, method)
     return str(folder), loss, False
 
 

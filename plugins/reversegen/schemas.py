@@ -56,6 +56,11 @@ ROUND = record(
     failures=INT, failure_rate=NUM, self_bleu=NUM, distinct_1=NUM, distinct_2=NUM, pairs=INT,
     train_loss=OPT_NUM, trained_proposer=OPT_STR, reused=BOOL,
 )
+WARMUP = record(
+    "reversegen-warmup",
+    "A warm-up example for the proposer (3 seeds -> a held-out 4th) and the folder it trained.",
+    id=STR, prompt=STR, completion=STR, trained_proposer=STR, train_loss=OPT_NUM, reused=BOOL,
+)
 FAILURE_QUERY = record(
     "failure-query",
     "An instruction that made the target fail, the target's answer and the oracle's evidence.",
