@@ -16,24 +16,16 @@ from typing import Any
 import polars as pl
 import pytest
 from icai_fixtures import KNOWN, NOISE, UNSURE, orthogonal_frame, prefix, world
-from test_method_kit import MemorySink, Quiet
 
-from datagen.build import run_stages
-from datagen.executor import LocalExecutor
 from datagen.generator import Generator
-from datagen.inputs import Input
 from datagen.llm import ChatRequest
-from datagen.testing import ScriptedModel, scripted_context
+from datagen.testing import MemorySink, ScriptedModel, run_generator
 from datagen_plugins.icai.evaluation import agreement_by_group
 from datagen_plugins.icai.generator import Annotate, Constitution
 
 
 def run(generator: Generator, frame: pl.DataFrame, model: ScriptedModel) -> MemorySink:
-    sink = MemorySink()
-    source = Input(frame.to_arrow(), {"kind": "test"})
-    run_stages(generator, source, None, scripted_context(generator, model), LocalExecutor(2),
-               sink, Quiet())
-    return sink
+    return run_generator(generator, frame, model, overlap=2)
 
 
 def constitution(options: dict[str, Any] | None = None,

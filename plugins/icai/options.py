@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field
 
 from datagen.generator import GeneratorOptions
 
@@ -42,7 +42,7 @@ class ConstitutionOptions(PairColumns):
     """Options of ``icai-constitution`` (paper defaults unless noted)."""
 
     rules_per_pair: int = Field(2, ge=1, le=10)  # N
-    max_words: int = Field(10, ge=5)  # words per rule, the prefix included
+    max_words: int = Field(10, ge=5)  # words per rule, the 4-word prefix included
     clusters: int | None = Field(None, ge=1)  # k; None: clusters_per_pair x usable pairs
     clusters_per_pair: float = Field(40 / 30, gt=0.0)  # paper: k = 40 for 30 pairs
     rules_per_vote: int = Field(40, ge=1)  # numbered rules shown in one voting call
@@ -53,19 +53,15 @@ class ConstitutionOptions(PairColumns):
     temperature: float = Field(0.0, ge=0.0, le=2.0)
     max_tokens: MaxTokens = MaxTokens()
 
-    @model_validator(mode="after")
-    def _check(self) -> ConstitutionOptions:
-        if self.max_words <= len(RULE_PREFIX.split()):
-            raise ValueError(f"max_words must leave room after {RULE_PREFIX!r}")
-        return self
-
     @property
     def shortlist(self) -> int:
         return max(self.max_rules, int(self.shortlist_factor * self.max_rules))
 
     def cluster_count(self, pairs: int) -> int:
-        return self.clusters if self.clusters is not None else max(1, round(
-            self.clusters_per_pair * pairs))
+        """k: the ``clusters`` option, else ``clusters_per_pair`` x usable pairs."""
+        if self.clusters is not None:
+            return self.clusters
+        return max(1, round(self.clusters_per_pair * pairs))
 
 
 class AnnotateOptions(PairColumns):
