@@ -24,7 +24,14 @@ from . import schemas
 from .explore import dedup, explore
 from .label import label
 from .options import FailureQueriesOptions, FailureSFTOptions
-from .proposers import Proposer, folder_of, open_model, record_model, run_training
+from .proposers import (
+    Proposer,
+    folder_of,
+    open_model,
+    record_model,
+    require_folder,
+    run_training,
+)
 from .rounds import close_round, pairs
 from .sft import correct
 from .warmup import warmup
@@ -119,10 +126,8 @@ class FailureQueries(Generator):
     def round_proposer(self, round_no: int, ctx: GeneratorContext) -> Iterator[Proposer]:
         """The round's proposer with a model to call (opened for the stage if it is new)."""
         proposer = self.proposer_for(round_no, ctx)
-        if round_no == 1 and self.trains_after(1) and self.options.rounds > 1:
-            from .proposers import require_folder
-
-            require_folder(proposer)
+        if round_no == 1 and self.trains_after(1):
+            require_folder(proposer)  # fail before sampling, not after a round
         same = proposer.spec in ctx.specs.get("proposer", ())
         opener = nullcontext(ctx.model("proposer")) if same else self.open_model(proposer.spec)
         with opener as model:
