@@ -14,9 +14,10 @@ from typing import Any
 import duckdb
 import pyarrow as pa
 
-from datagen.catalog import lake, migrations
+from datagen.catalog import concurrency, lake, migrations
 from datagen.catalog.lake import LakePaths, one_line, quote_ident, sql_string
-from datagen.catalog.lock import exclusive, try_lock
+from datagen.catalog.lock import commit_lock, exclusive, try_lock
+from datagen.catalog.store import SharedStore, store_from_env
 from datagen.catalog.types import (
     SYSTEM_TABLES,
     BuildInfo,
@@ -29,7 +30,7 @@ from datagen.catalog.types import (
     utc_now,
 )
 from datagen.catalog.writer import VersionWriter, to_json
-from datagen.errors import CatalogError, NotFound, UsageError
+from datagen.errors import CatalogBusy, CatalogError, NotFound, UsageError
 
 RECORD_TABLES = ("models", "publications", "metrics")
 READ_ONLY_STATEMENTS = ("SELECT", "EXPLAIN", "PRAGMA")
@@ -49,11 +50,20 @@ class Catalog:
 
     # -- opening ---------------------------------------------------------------
     @classmethod
-    def open(cls, home: Path | str | None = None) -> Catalog:
-        """Open (creating or migrating if needed) the catalog in ``home``."""
+    def open(
+        cls, home: Path | str | None = None, store: SharedStore | None | str = "env"
+    ) -> Catalog:
+        """Open (creating or migrating if needed) the catalog in ``home``.
+
+        ``store``: a shared catalog (PostgreSQL + object storage), None for the local one,
+        or ``"env"`` (the default) for whatever ``DATAGEN_CATALOG``/``DATAGEN_DATA`` say.
+        A shared catalog still uses ``home`` to stage files before they are uploaded.
+        """
         from datagen.home import datagen_home
 
-        paths = LakePaths(Path(home).expanduser().resolve() if home else datagen_home())
+        shared = store_from_env() if store == "env" else store
+        home_path = Path(home).expanduser().resolve() if home else datagen_home()
+        paths = LakePaths(home_path, shared if isinstance(shared, SharedStore) else None)
         try:
             paths.create()
         except OSError as exc:
@@ -61,6 +71,8 @@ class Catalog:
                 f"cannot use {paths.home} as the datagen home: {exc.strerror or exc}"
                 " (set DATAGEN_HOME to a writable folder)"
             ) from None
+        if paths.shared:
+            return cls._open_shared(paths)
         check_intact(paths)
         if not paths.ready.exists():
             with exclusive(paths.lock):
@@ -80,6 +92,33 @@ class Catalog:
                 f"cannot open the catalog in {paths.home}: {one_line(exc)}"
             ) from None
         return catalog
+
+    @classmethod
+    def _open_shared(cls, paths: LakePaths) -> Catalog:
+        """Connect and migrate; two machines creating the tables at once: one retries."""
+        attempts = concurrency.commit_attempts()
+        for attempt in range(1, attempts + 1):
+            try:
+                catalog = cls(paths, lake.connect(paths))
+            except CatalogError as exc:  # two first-time openers creating DuckLake's tables
+                if not concurrency.is_conflict(exc) or attempt == attempts:
+                    raise
+                concurrency.pause(attempt)
+                continue
+            try:
+                if migrations.pending(catalog.connection):
+                    migrations.migrate(catalog.connection)
+                concurrency.ensure_counter(catalog.connection)
+                catalog._remove_abandoned()
+                return catalog
+            except duckdb.Error as exc:
+                catalog.close()
+                if not concurrency.is_conflict(exc):
+                    reason = paths.redact(one_line(exc))
+                    where = paths.where()
+                    raise CatalogError(f"cannot open the catalog {where}: {reason}") from None
+            concurrency.pause(attempt)
+        raise CatalogBusy(f"cannot set up the shared catalog {paths.where()}: kept conflicting")
 
     def close(self) -> None:
         for con in (self._reader, self.connection):
@@ -234,7 +273,7 @@ class Catalog:
         row: dict[str, Any] = {stamp: utc_now()}
         row.update(record)
         values = [_stored(c, row.get(c)) for c in columns]
-        with exclusive(self.paths.lock):
+        with commit_lock(self.paths):
             marks = ", ".join("?" for _ in columns)
             self._query(f"INSERT INTO {quote_ident(table)} VALUES ({marks})", values)
 
@@ -290,7 +329,7 @@ class Catalog:
             statements = _statements(con, query)
             _refuse_transactions(statements)
             self._views(con)
-            with exclusive(self.paths.lock):
+            with commit_lock(self.paths):
                 return _run_guarded(con, statements)
         finally:
             con.close()

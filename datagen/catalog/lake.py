@@ -20,6 +20,8 @@ from datagen.errors import CatalogError
 if TYPE_CHECKING:
     import duckdb
 
+    from datagen.catalog.store import SharedStore
+
 LAKE = "lake"
 
 
@@ -28,6 +30,30 @@ class LakePaths:
     """Where the pieces of one catalog live under its home folder."""
 
     home: Path
+    store: SharedStore | None = None  # set: metadata in PostgreSQL, data in object storage
+
+    @property
+    def shared(self) -> bool:
+        return self.store is not None
+
+    @property
+    def attach_target(self) -> str:
+        """The DuckLake ATTACH string (holds the PostgreSQL connection string if shared)."""
+        if self.store is not None:
+            return "ducklake:postgres:" + self.store.metadata
+        return "ducklake:sqlite:" + str(self.metadata)
+
+    @property
+    def data_uri(self) -> str:
+        """Where DuckLake keeps data files: the local data folder or the ``s3://`` prefix."""
+        return self.store.data if self.store is not None else str(self.data) + "/"
+
+    def where(self) -> str:
+        """The catalog's location for messages (never with credentials)."""
+        return self.store.describe() if self.store is not None else str(self.home)
+
+    def redact(self, text: str) -> str:
+        return self.store.redact(text) if self.store is not None else text
 
     @property
     def metadata(self) -> Path:
@@ -105,6 +131,7 @@ def prepare_metadata(paths: LakePaths) -> None:
 
 
 EXTENSIONS = ("sqlite_scanner", "ducklake")
+SHARED_EXTENSIONS = ("postgres_scanner", "httpfs", "ducklake")
 
 
 def _fingerprint(files: list[Path]) -> str:
@@ -113,7 +140,7 @@ def _fingerprint(files: list[Path]) -> str:
 
 
 def _verified_marker(paths: LakePaths) -> Path:
-    return paths.extensions / "verified.json"
+    return paths.extensions / ("verified-shared.json" if paths.shared else "verified.json")
 
 
 def connect(
@@ -131,7 +158,7 @@ def connect(
     """
     import duckdb
 
-    files = [extension_file(name) for name in EXTENSIONS]
+    files = [extension_file(name) for name in extension_names(paths)]
     fingerprint = _fingerprint(files)
     marker = _verified_marker(paths)
     verified = marker.is_file() and marker.read_text() == fingerprint
@@ -148,28 +175,39 @@ def connect(
             con.execute(f"LOAD {sql_string(path)}")
         if not verified:
             marker.write_text(fingerprint)
+        if paths.shared:
+            from datagen.catalog.store import s3_secret_sql
+
+            con.execute(s3_secret_sql())
         mode = ", READ_ONLY" if read_only else ""
         con.execute(
-            f"ATTACH {sql_string('ducklake:sqlite:' + str(paths.metadata))} AS {LAKE} "
-            f"(DATA_PATH {sql_string(str(paths.data) + '/')}{mode})"
+            f"ATTACH {sql_string(paths.attach_target)} AS {LAKE} "
+            f"(DATA_PATH {sql_string(paths.data_uri)}{mode})"
         )
         con.execute(f"USE {LAKE}")
         if sandboxed:
             _sandbox(con, paths)
     except duckdb.Error as exc:
         con.close()
-        raise CatalogError(f"cannot open the catalog in {paths.home}: {one_line(exc)}") from None
+        reason = paths.redact(one_line(exc))
+        raise CatalogError(f"cannot open the catalog in {paths.where()}: {reason}") from None
     return con
+
+
+def extension_names(paths: LakePaths) -> tuple[str, ...]:
+    return SHARED_EXTENSIONS if paths.shared else EXTENSIONS
 
 
 def _sandbox(con: duckdb.DuckDBPyConnection, paths: LakePaths) -> None:
     """Only the data folder stays reachable; no setting can be changed afterwards."""
-    con.execute(f"SET allowed_directories = [{sql_string(str(paths.data) + '/')}]")
+    con.execute(f"SET allowed_directories = [{sql_string(paths.data_uri)}]")
     con.execute("SET enable_external_access = false")
     con.execute("SET lock_configuration = true")
 
 
 def one_line(exc: BaseException) -> str:
     """DuckDB's error without the caret diagram it adds on later lines."""
+    from datagen.catalog.store import redact_any
+
     text = str(exc).strip()
-    return text.splitlines()[0] if text else type(exc).__name__
+    return redact_any(text.splitlines()[0]) if text else type(exc).__name__

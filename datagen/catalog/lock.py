@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import contextlib
 import fcntl
 import os
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 from datagen.errors import CatalogBusy
 
@@ -62,3 +64,14 @@ def try_lock(path: Path) -> int | None:
         os.close(fd)
         return None
     return fd
+
+
+def commit_lock(paths: Any) -> contextlib.AbstractContextManager[None]:
+    """The local file lock for a local catalog; nothing for a shared one.
+
+    A file lock cannot reach writers on other machines: a shared catalog relies on
+    DuckLake's transactions in PostgreSQL instead (conflicting commits are retried).
+    """
+    if paths.shared:
+        return contextlib.nullcontext()
+    return exclusive(paths.lock)

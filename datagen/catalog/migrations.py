@@ -6,6 +6,7 @@ or reorder a released step: add a new one. Applied steps are listed in ``migrati
 
 from __future__ import annotations
 
+import contextlib
 from typing import TYPE_CHECKING
 
 from datagen.catalog.types import utc_now
@@ -120,6 +121,7 @@ def migrate(con: duckdb.DuckDBPyConnection) -> list[int]:
             ran.append(number)
         con.execute("COMMIT")
     except Exception:
-        con.execute("ROLLBACK")
+        with contextlib.suppress(Exception):  # a failed COMMIT has ended it already
+            con.execute("ROLLBACK")
         raise
     return ran

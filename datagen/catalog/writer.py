@@ -22,9 +22,11 @@ from typing import TYPE_CHECKING, Any
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from datagen.catalog import concurrency
 from datagen.catalog.arrowutil import conform, to_arrow, with_string_ids
 from datagen.catalog.lake import LakePaths, one_line, quote_ident, sql_string
-from datagen.catalog.lock import exclusive
+from datagen.catalog.lock import commit_lock, exclusive
+from datagen.catalog.store import redact_any
 from datagen.catalog.types import BuildInfo, check_step, utc_now
 from datagen.errors import CatalogError
 
@@ -213,20 +215,61 @@ class VersionWriter:
         files = self._rows.close()
         steps = {step: sink.close() for step, sink in self._steps.items()}
         counts = {"rows": self._rows.rows, "failures": len(self._failures), **(stats or {})}
-        with exclusive(self.paths.lock):
-            cur = self.catalog.cursor()
-            try:
-                self.version = self._publish(cur, files, steps, counts)
-            finally:
-                cur.close()
+        if self.paths.shared:
+            self.version = self._commit_shared(files, steps, counts)
+        else:
+            with exclusive(self.paths.lock):
+                self.version = self._publish_once(files, steps, counts)
         self._release()
         return self.version
+
+    def _publish_once(self, files, steps, counts) -> int:
+        cur = self.catalog.cursor()
+        try:
+            return self._publish(cur, files, steps, counts)
+        finally:
+            cur.close()
+
+    def _commit_shared(self, files, steps, counts) -> int:
+        """Upload the staged files, then publish; a conflicting commit is tried again."""
+        remote_files = self._upload(files)
+        remote_steps = {step: self._upload(step_files) for step, step_files in steps.items()}
+        attempts = concurrency.commit_attempts()
+        for attempt in range(1, attempts + 1):
+            try:
+                version = self._publish_once(remote_files, remote_steps, counts)
+            except concurrency.CommitConflict:
+                concurrency.pause(attempt)
+                continue
+            shutil.rmtree(self.folder, ignore_errors=True)  # the uploaded copies stay
+            return version
+        raise concurrency.gave_up(self.name, attempts)
+
+    def _upload(self, files: list[Path]) -> list[str]:
+        """Copy staged Parquet parts to the object store (before any transaction)."""
+        assert self.paths.store is not None
+        folder = f"{self.paths.store.versions}{self.table_name}/"
+        remote = [folder + path.name for path in files]
+        cur = self.catalog.cursor()
+        try:
+            for path, target in zip(files, remote, strict=True):
+                cur.execute(
+                    f"COPY (FROM read_parquet({sql_string(path)})) TO {sql_string(target)} "
+                    f"(FORMAT parquet, COMPRESSION zstd, ROW_GROUP_SIZE {ROW_GROUP_ROWS})"
+                )
+        except Exception as exc:
+            raise CatalogError(f"cannot upload {self.name} to {folder}: {one_line(exc)}") from None
+        finally:
+            cur.close()
+        return remote
 
     def _publish(self, cur, files, steps, counts) -> int:
         import duckdb
 
         cur.execute("BEGIN")
         try:
+            if self.paths.shared:
+                concurrency.claim_commit(cur)
             version = _next_version(cur, self.name)
             self._register_table(cur, self.table_name, files, self._rows.schema, with_id=True)
             for table, (step, step_files) in zip(self._step_tables(), steps.items(), strict=True):
@@ -244,7 +287,10 @@ class VersionWriter:
             cur.execute("COMMIT")
         except duckdb.Error as exc:
             _rollback(cur)  # the cause is the error above, never the rollback's own
-            raise CatalogError(f"cannot commit {self.name}: {commit_cause(exc)}") from None
+            if self.paths.shared and concurrency.is_conflict(exc):
+                raise concurrency.CommitConflict() from None
+            cause = self.paths.redact(commit_cause(exc))
+            raise CatalogError(f"cannot commit {self.name}: {cause}") from None
         return version
 
     def _register_table(self, cur, table: str, files: list[Path], schema, with_id=False) -> None:
@@ -302,7 +348,7 @@ class VersionWriter:
         import duckdb
 
         counts = {"rows": self._rows.rows, "failures": len(self._failures)}
-        with exclusive(self.paths.lock):
+        with commit_lock(self.paths):
             cur = self.catalog.cursor()
             try:
                 cur.execute("BEGIN")
@@ -321,8 +367,8 @@ def commit_cause(exc: BaseException) -> str:
     lines = [line for line in str(exc).strip().splitlines() if line.strip()]
     if len(lines) < 2:
         return one_line(exc)
-    reason = lines[-1].rsplit('": ', 1)[-1].strip()
-    return f"{lines[0]} ({reason[:300]})"
+    reason = redact_any(lines[-1].rsplit('": ', 1)[-1].strip())
+    return f"{redact_any(lines[0])} ({reason[:300]})"
 
 
 def _rollback(cur: duckdb.DuckDBPyConnection) -> None:

@@ -1,0 +1,181 @@
+"""The shared catalog on real PostgreSQL and a real S3-compatible server on 127.0.0.1."""
+# ruff: noqa: F811  (pytest fixtures are imported, then named as test parameters)
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+from shared_catalog_fixtures import (  # noqa: F401  (fixtures)
+    PG_PASSWORD,
+    S3_KEY_ID,
+    S3_SECRET,
+    SharedCatalog,
+    postgres_server,
+    s3_server,
+    shared,
+)
+
+from datagen.catalog import BuildInfo, Catalog
+from datagen.catalog import writer as writer_module
+from datagen.errors import CatalogBusy
+
+SECRETS = (PG_PASSWORD, S3_SECRET)
+
+
+def run_cli(args: list[str], home: Path, env: dict[str, str], check: bool = True):
+    full = {**os.environ, **env, "DATAGEN_HOME": str(home)}
+    result = subprocess.run(
+        [sys.executable, "-m", "datagen.cli", *args],
+        env=full, capture_output=True, text=True, timeout=300,
+    )  # fmt: skip
+    if check:
+        assert result.returncode == 0, result.stderr
+    return result
+
+
+def write_jsonl(path: Path, rows: int, tag: str) -> Path:
+    with path.open("w") as handle:
+        for index in range(rows):
+            handle.write(json.dumps({"id": f"{tag}-{index}", "prompt": f"{tag} q{index}"}) + "\n")
+    return path
+
+
+def test_import_then_query_through_the_shared_catalog(shared: SharedCatalog, tmp_path):
+    source = write_jsonl(tmp_path / "rows.jsonl", 250, "a")
+    run_cli(["import", str(source), "-n", "prompts"], tmp_path / "home", shared.env)
+    run_cli(["import", str(source), "-n", "prompts"], tmp_path / "home", shared.env)
+
+    other_home = tmp_path / "elsewhere"  # a second machine: nothing local in common
+    out = run_cli(["sql", "SELECT count(*) AS n FROM \"prompts@2\"", "--format", "json"],
+                  other_home, shared.env).stdout  # fmt: skip
+    assert json.loads(out) == [{"n": 250}]
+    datasets = run_cli(["datasets", "--format", "json"], other_home, shared.env).stdout
+    assert [(d["name"], d["version"]) for d in json.loads(datasets)] == [("prompts", 2)]
+    log = json.loads(run_cli(["log", "prompts", "--format", "json"], other_home, shared.env).stdout)
+    assert sorted(entry["version"] for entry in log) == [1, 2]
+
+    keys = shared.s3.keys(shared.prefix + "/versions/")
+    assert len([k for k in keys if k.endswith(".parquet")]) == 2
+    assert not list((tmp_path / "home" / "data" / "versions").rglob("*.parquet"))
+
+
+def _commit(cat: Catalog, name: str, rows: list[dict], recipe: str = "test") -> int:
+    with cat.writer(name, build=BuildInfo(recipe=recipe)) as w:
+        w.write_rows(rows)
+        return w.commit()
+
+
+def test_a_conflicting_commit_is_retried_with_the_next_version(shared, tmp_path, monkeypatch):
+    first = Catalog.open(tmp_path / "one")
+    second = Catalog.open(tmp_path / "two")
+    real_next = writer_module._next_version
+    interleaved: list[int] = []
+
+    def next_version_with_a_rival(cur, name):  # the rival commits between read and commit
+        found = real_next(cur, name)
+        if not interleaved:
+            interleaved.append(0)  # the rival's own commit reads the real next version
+            interleaved[0] = _commit(second, name, [{"id": "rival"}])
+        return found
+
+    monkeypatch.setattr(writer_module, "_next_version", next_version_with_a_rival)
+    assert _commit(first, "ds", [{"id": "mine"}]) == 2
+    assert interleaved == [1]
+    assert [v.version for v in first.versions("ds")] == [1, 2]
+    assert first.read_arrow("ds@2")["id"].to_pylist() == ["mine"]
+    first.close()
+    second.close()
+
+
+def test_a_commit_that_keeps_conflicting_fails_clearly(shared, tmp_path, monkeypatch):
+    monkeypatch.setenv("DATAGEN_COMMIT_ATTEMPTS", "2")
+    first = Catalog.open(tmp_path / "one")
+    second = Catalog.open(tmp_path / "two")
+    real_next = writer_module._next_version
+    busy = []
+
+    def always_a_rival(cur, name):
+        found = real_next(cur, name)
+        if not busy:  # the rival's own commit goes straight through
+            busy.append(True)
+            _commit(second, name, [{"id": f"rival{found}"}])
+            busy.clear()
+        return found
+
+    monkeypatch.setattr(writer_module, "_next_version", always_a_rival)
+    with pytest.raises(CatalogBusy, match="other writers kept committing.*2 attempts"):
+        _commit(first, "ds", [{"id": "mine"}])
+    monkeypatch.setattr(writer_module, "_next_version", real_next)
+    assert [v.version for v in second.versions("ds")] == [1, 2]
+    assert set(second.read_arrow("ds")["id"].to_pylist()) == {"rival2"}
+    first.close()
+    second.close()
+
+
+WRITER = """
+import sys, time
+from datagen.catalog import BuildInfo, Catalog
+tag, count, start, name = sys.argv[1], int(sys.argv[2]), float(sys.argv[3]), sys.argv[4]
+cat = Catalog.open()
+time.sleep(max(0.0, start - time.time()))
+for index in range(count):
+    rows = [{"id": f"{tag}-{index}-{n}", "writer": tag} for n in range(100 + index)]
+    with cat.writer(name, build=BuildInfo(recipe=tag)) as w:
+        w.write_rows(rows)
+        print(w.commit(), flush=True)
+"""
+
+
+def start_writer(shared, home: Path, tag: str, count: int, start: float, name: str = "shared"):
+    env = {**os.environ, **shared.env, "DATAGEN_HOME": str(home)}
+    return subprocess.Popen(
+        [sys.executable, "-c", WRITER, tag, str(count), str(start), name],
+        env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )  # fmt: skip
+
+
+def test_two_machines_commit_at_once(shared: SharedCatalog, tmp_path):
+    start = time.time() + 8  # both open first, then commit at the same moment
+    writers = [start_writer(shared, tmp_path / tag, tag, 4, start) for tag in ("a", "b")]
+    outputs = [w.communicate(timeout=300) for w in writers]
+    for writer, (_, err) in zip(writers, outputs, strict=True):
+        assert writer.returncode == 0, err
+    got = sorted(int(v) for out, _ in outputs for v in out.split())
+    assert got == list(range(1, 9))
+
+    with Catalog.open(tmp_path / "reader") as cat:
+        versions = cat.versions("shared")
+        assert [v.version for v in versions] == list(range(1, 9))
+        for info in versions:  # each version is complete: all rows of exactly one commit
+            table = cat.read_arrow(info.ref)
+            writers_seen = set(table["writer"].to_pylist())
+            assert len(writers_seen) == 1 and info.build["recipe"] in writers_seen
+            index = int(table["id"][0].as_py().split("-")[1])
+            assert table.num_rows == info.rows == 100 + index
+        builds = cat.records("builds", dataset="shared")
+        assert sorted(b["version"] for b in builds if b["status"] == "ok") == list(range(1, 9))
+
+
+def test_sql_reads_a_version_while_another_is_written(shared: SharedCatalog, tmp_path):
+    source = write_jsonl(tmp_path / "rows.jsonl", 300, "x")
+    run_cli(["import", str(source), "-n", "live"], tmp_path / "home", shared.env)
+    writer = start_writer(shared, tmp_path / "writer", "w", 3, time.time(), "live")
+    query = (
+        "SELECT (SELECT count(*) FROM live) AS n, (SELECT rows FROM versions "
+        "WHERE dataset = 'live' ORDER BY version DESC LIMIT 1) AS expected, "
+        '(SELECT count(*) FROM "live@1") AS first'
+    )
+    seen = []
+    while writer.poll() is None or not seen:
+        out = run_cli(["sql", query, "--format", "json"], tmp_path / "reader", shared.env)
+        row = json.loads(out.stdout)[0]
+        assert row["n"] == row["expected"] and row["first"] == 300
+        seen.append(row["n"])
+    assert writer.wait(timeout=300) == 0, writer.stderr.read()
+    assert {300} <= set(seen)
