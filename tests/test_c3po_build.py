@@ -14,45 +14,17 @@ import polars as pl
 import pyarrow as pa
 import pytest
 
-from datagen.build import run_stages
 from datagen.catalog import Catalog
 from datagen.errors import InvalidInput, InvalidOptions
-from datagen.executor import ExecutorSettings, LocalExecutor
-from datagen.inputs import Input
 from datagen.llm import ChatRequest
 from datagen.readers import import_table
-from datagen.testing import ScriptedModel, scripted_context
+from datagen.testing import MemorySink, ScriptedModel, run_generator
 from datagen_plugins.c3po.evaluation import evaluate_feedback, summarize
 from datagen_plugins.c3po.generator import FeedbackPrefs
 from datagen_plugins.c3po.judging import FeedbackEval
 
 SMALL = {"categories": 2, "in_scope_prompts": 4, "near_scope_prompts": 4,
          "out_of_scope_prompts": 3, "prompts_per_call": 2}
-
-
-class MemorySink:
-    def __init__(self) -> None:
-        self.rows: list[dict[str, Any]] = []
-        self.steps: dict[str, list[dict[str, Any]]] = {}
-        self.failures: list[Any] = []
-
-    def write_rows(self, data: Any) -> None:
-        self.rows.extend(data.to_pylist())
-
-    def write_step(self, step: str, data: Any) -> None:
-        self.steps.setdefault(step, []).extend(data.to_pylist())
-
-    def write_failures(self, failures: list[Any]) -> None:
-        self.failures.extend(failures)
-
-
-def executor(overlap: int) -> LocalExecutor:
-    return LocalExecutor(ExecutorSettings(overlap=overlap))
-
-
-class Quiet:
-    def rows_done(self, n: int) -> None:
-        pass
 
 
 def user_text(request: ChatRequest) -> str:
@@ -107,10 +79,7 @@ def build(rows: list[dict[str, Any]], options: dict[str, Any] | None = None,
         values["pool"] = str(pool)
     generator = FeedbackPrefs(FeedbackPrefs.parse_options(values))
     author, learner = ScriptedModel(Author(), spec="author"), ScriptedModel(student, "student")
-    source = Input(pa.Table.from_pylist(rows), {"kind": "test"})
-    sink = MemorySink()
-    context = scripted_context(generator, {"author": author, "student": learner})
-    run_stages(generator, source, None, context, executor(2), sink, Quiet())
+    sink = run_generator(generator, rows, {"author": author, "student": learner}, overlap=2)
     return sink, author, learner
 
 
@@ -224,10 +193,8 @@ def test_a_failed_description_drops_the_feedback_with_its_raw_answer(pool: Path)
     generator = FeedbackPrefs(FeedbackPrefs.parse_options({**SMALL, "pool": str(pool)}))
     author = ScriptedModel(lambda r: {"domain": "", "effect": "x"} if r.step == "describe"
                            else Author()(r))
-    sink = MemorySink()
-    source = Input(pa.Table.from_pylist([{"content": "Be brief."}]), {"kind": "test"})
-    context = scripted_context(generator, {"author": author, "student": ScriptedModel(student)})
-    run_stages(generator, source, None, context, executor(1), sink, Quiet())
+    sink = run_generator(generator, [{"content": "Be brief."}],
+                         {"author": author, "student": ScriptedModel(student)})
     (failure,) = sink.failures
     assert (failure.step, failure.reason) == ("describe", "the answer has an empty domain")
     assert '"domain": ""' in failure.raw_output
@@ -284,11 +251,7 @@ def run_eval(rows: list[dict[str, Any]], scores: dict[str, Any], judge_answer: A
     model = ScriptedModel(lambda r: f"adapted answer to {user_text(r)}", spec="adapted")
     judge = ScriptedModel(judge_answer or judge_script(scores), spec="judge")
     models: dict[str, Any] = {"model": model, "judge": judge, "baseline": model}
-    sink = MemorySink()
-    source = Input(pa.Table.from_pylist(rows), {"kind": "test"})
-    run_stages(generator, source, None, scripted_context(generator, models), executor(1),
-               sink, Quiet())
-    return sink, model, judge
+    return run_generator(generator, rows, models), model, judge
 
 
 def test_eval_compares_with_stored_baselines_and_maps_scores():
