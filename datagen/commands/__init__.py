@@ -6,7 +6,12 @@ import importlib
 
 import click
 
-MODULES = ("datagen.commands.build", "datagen.commands.catalog", "datagen.commands.engine")
+MODULES = (
+    "datagen.commands.build",
+    "datagen.commands.catalog",
+    "datagen.commands.engine",
+    "datagen.commands.evaluate",
+)
 
 
 def builtin_commands() -> list[click.Command]:

@@ -29,6 +29,8 @@ def datagen_register_catalogs(register: Callable[[Path], None]) -> None:
 
 @hookimpl
 def datagen_register_commands(cli: click.Group) -> None:
-    from .commands import add_to
+    from datagen.commands.evaluate import eval_group
 
-    add_to(cli)
+    from .commands import feedback
+
+    eval_group(cli).add_command(feedback)

@@ -58,11 +58,3 @@ def _line(label: str, scores: dict[str, Any]) -> str:
             f" {scores.get('n_in', 0):>5} {scores.get('n_out', 0):>5}")
 
 
-def add_to(cli: click.Group) -> None:
-    """Get or create the shared ``eval`` group and add ``feedback`` to it."""
-    group = cli.commands.get("eval")
-    if group is None:
-        group = click.Group("eval", help="Evaluate models on datasets and record metrics.")
-        cli.add_command(group)
-    assert isinstance(group, click.Group)
-    group.add_command(feedback)

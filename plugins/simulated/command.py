@@ -2,27 +2,12 @@
 
 from __future__ import annotations
 
-import json
 import shlex
 import sys
-from typing import Any
 
 import click
 
-
-def _options(values: tuple[str, ...]) -> dict[str, Any]:
-    from datagen.errors import UsageError
-
-    options: dict[str, Any] = {}
-    for value in values:
-        key, sep, raw = value.partition("=")
-        if not sep or not key.strip():
-            raise UsageError(f"-o {value!r}: expected KEY=VALUE")
-        try:
-            options[key.strip()] = json.loads(raw)
-        except json.JSONDecodeError:
-            options[key.strip()] = raw
-    return options
+from datagen.commands.build import parse_assignments
 
 
 @click.command("annotators")
@@ -45,7 +30,7 @@ def eval_annotators(pairs: str | None, models: tuple[str, ...], label_column: st
     from .evaluate import evaluate_annotators
 
     report = evaluate_annotators(
-        pairs=pairs, models=list(models), options=_options(option_values), limit=limit,
+        pairs=pairs, models=list(models), options=parse_assignments(option_values), limit=limit,
         label_column=label_column, quiet=quiet, command=shlex.join(["datagen", *sys.argv[1:]]))
     click.echo(f"labels: {report.dataset} ({report.metrics['pairs']} gold pairs)")
     click.echo(f"{'annotator':<22} {'model':<16} {'n':>4} {'agreement':>9}")
