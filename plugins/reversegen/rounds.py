@@ -8,6 +8,7 @@ round the dataset's rows: the instructions that made the target fail.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
 import polars as pl
@@ -83,7 +84,7 @@ def train_next(gen: FailureQueries, round_no: int, proposer: Proposer,
 
 
 def train_once(gen: FailureQueries, method: str, round_no: int, parent: str,
-               rows: list[tuple[str, ...]], table: Any) -> tuple[str, float | None, bool]:
+               rows: Sequence[Sequence[str]], table: Any) -> tuple[str, float | None, bool]:
     """Train into the folder keyed by the inputs, or reuse it if a run already finished it.
 
     Returns (folder, training loss, reused).
