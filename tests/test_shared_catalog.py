@@ -179,3 +179,81 @@ def test_sql_reads_a_version_while_another_is_written(shared: SharedCatalog, tmp
         seen.append(row["n"])
     assert writer.wait(timeout=300) == 0, writer.stderr.read()
     assert {300} <= set(seen)
+
+
+def fill_local_catalog(home: Path) -> None:
+    """Two versions with steps and failures, a failed build, and every kind of record."""
+    with Catalog.open(home, store=None) as cat:
+        for version in (1, 2):
+            with cat.writer("pairs", build=BuildInfo(recipe="r", options={"v": version})) as w:
+                w.write_rows([{"id": f"p{n}", "text": f"v{version} row {n}"} for n in range(50)])
+                w.write_step("draft", [{"id": f"p{n}", "draft": "d"} for n in range(7)])
+                w.write_failures([{"step": "draft", "input_id": "p9", "reason": "bad json"}])
+                w.commit({"calls": version})
+        with pytest.raises(RuntimeError), cat.writer("pairs", build=BuildInfo()) as w:
+            w.write_rows([{"id": "lost"}])
+            raise RuntimeError("the model server went away")
+        cat.append_record("models", {"model_id": "m1", "dataset": "pairs", "version": 2})
+        cat.append_record("metrics", {"metric_id": "e1", "kind": "eval", "dataset": "pairs"})
+        cat.append_record("publications", {"dataset": "pairs", "version": 1, "repo": "o/r"})
+        cat.cursor().execute(
+            "INSERT INTO reviews (review_id, dataset, version, record_id, decision) "
+            "VALUES ('r1', 'pairs', 1, 'p3', 'accept')"
+        )
+        cat.sql("CREATE TABLE notes AS SELECT 42 AS answer", writable=True)
+
+
+def table_rows(cat: Catalog, table: str) -> list[tuple]:
+    return sorted(cat.cursor().execute(f'SELECT * FROM "{table}"').fetchall(), key=repr)
+
+
+def test_migrate_copies_every_table(shared: SharedCatalog, tmp_path, monkeypatch):
+    home = tmp_path / "laptop"
+    for key in ("DATAGEN_CATALOG", "DATAGEN_DATA"):
+        monkeypatch.delenv(key)
+    fill_local_catalog(home)
+    local_env = {k: v for k, v in shared.env.items() if k.startswith("AWS_")}
+    out = run_cli(["catalog", "migrate", "--to", shared.catalog, "--data", shared.data], home,
+                  {**local_env, "DATAGEN_CATALOG": "", "DATAGEN_DATA": ""}).stdout  # fmt: skip
+    assert "copied 1 datasets (2 versions, 3 builds" in out and PG_PASSWORD not in out
+
+    with Catalog.open(home, store=None) as local:
+        tables = [
+            row[0]
+            for row in local.cursor()
+            .execute("SELECT table_name FROM duckdb_tables() WHERE database_name = 'lake'")
+            .fetchall()
+        ]
+        for key, value in shared.env.items():
+            monkeypatch.setenv(key, value)
+        with Catalog.open(tmp_path / "server") as remote:
+            assert len(tables) == 14  # 9 system tables, 2 versions, 2 step tables, notes
+            for table in tables:
+                if table != "migrations":
+                    assert table_rows(remote, table) == table_rows(local, table), table
+            assert remote.read_step("pairs@1", "draft").num_rows == 7
+    again = run_cli(["catalog", "migrate", "--to", shared.catalog, "--data", shared.data], home,
+                    {**local_env, "DATAGEN_CATALOG": ""}, check=False)  # fmt: skip
+    assert again.returncode != 0 and "already holds 3 builds" in again.stderr
+
+
+def test_credentials_stay_out_of_the_catalog_and_errors(shared: SharedCatalog, tmp_path):
+    source = write_jsonl(tmp_path / "rows.jsonl", 20, "c")
+    run_cli(["import", str(source), "-n", "secretive"], tmp_path / "home", shared.env)
+    dump = shared.postgres.dump(shared.database)
+    assert "secretive" in dump  # the dump holds the catalog ...
+    for secret in (*SECRETS, S3_KEY_ID):  # ... and none of the credentials
+        assert secret not in dump
+
+    wrong = shared.postgres.conninfo(shared.database, password="Wrong-pass-51x")
+    wrong_env = {**shared.env, "DATAGEN_CATALOG": "postgres:" + wrong}
+    failed = run_cli(["datasets"], tmp_path / "home", wrong_env, check=False)
+    assert failed.returncode != 0 and "password authentication failed" in failed.stderr
+    assert "Wrong-pass-51x" not in failed.stderr + failed.stdout
+    no_bucket = {**shared.env, "DATAGEN_DATA": "s3://no-such-bucket/x"}
+    failed = run_cli(
+        ["import", str(source), "-n", "other"], tmp_path / "h2", no_bucket, check=False
+    )
+    assert failed.returncode != 0 and "Traceback" not in failed.stderr
+    for secret in SECRETS:
+        assert secret not in failed.stderr + failed.stdout

@@ -487,4 +487,37 @@ def _echo_records(columns: list[str], rows: list[list[Any]], fmt: str) -> None:
     click.echo(render_arrow(table, fmt))
 
 
-COMMANDS = [import_, datasets, show, log, diff, export, sql]
+@click.group("catalog")
+def catalog() -> None:
+    """Manage where the catalog lives (local, or shared on PostgreSQL + object storage)."""
+
+
+@catalog.command("migrate")
+@click.option(
+    "--to",
+    "target",
+    required=True,
+    metavar="postgres:CONNINFO",
+    help="The shared catalog's PostgreSQL connection (put the password in PGPASSWORD).",
+)
+@click.option("--data", required=True, metavar="s3://BUCKET/PREFIX", help="Where its files go.")
+def migrate(target: str, data: str) -> None:
+    """Copy the local catalog (every version, build, failure, model, metric, review)
+    into an empty shared catalog, in one transaction; the local one is only read.
+
+    The object store's endpoint and credentials come from the AWS_* variables.
+
+    Example: datagen catalog migrate --to 'postgres:dbname=lake host=db' --data s3://b/lake
+    """
+    from datagen.catalog.store import parse_store
+    from datagen.catalog.transfer import migrate_catalog
+
+    store = parse_store(target, data)
+    report = migrate_catalog(None, store)
+    click.echo(
+        f"copied {report.datasets} datasets ({report.versions} versions, {report.builds} "
+        f"builds, {report.tables} tables) to {store.describe()}"
+    )
+
+
+COMMANDS = [import_, datasets, show, log, diff, export, sql, catalog]
