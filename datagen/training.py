@@ -38,6 +38,8 @@ if TYPE_CHECKING:
 
 ROW_KIND_COLUMN = "kind"
 """The column that splits a dataset's rows between loss terms (C3PO's in/near/out-of-scope)."""
+SPLIT_COLUMN = "split"
+"""Rows of a dataset with this column are trained on only where it holds ``options.split``."""
 
 MODEL_FILES = ("config.json", "adapter_config.json", "model.safetensors", "pytorch_model.bin")
 HUB_ID = re.compile(r"^[A-Za-z0-9][\w.-]*/[\w.-]+$")
@@ -75,6 +77,10 @@ class TrainerOptions(BaseModel):
     compile: bool = False
     logging_steps: int = Field(1, ge=1)
     seed: int = 0
+    split: str | None = Field(
+        "train", description="train only on rows whose `split` column has this value (when the"
+        " dataset has one); null: every row"
+    )
 
 
 class PreferenceOptions(TrainerOptions):
@@ -267,6 +273,11 @@ class Trainer:
         """The objective this method optimises; see :class:`LossTerm`."""
         return [LossTerm("nll")]
 
+    def data_defaults(self, table: pa.Table) -> dict[str, Any]:
+        """Option defaults this dataset calls for (a method's paper setting for its data);
+        the user's own options always win."""
+        return {}
+
     def check(self, table: pa.Table, dataset: str) -> DatasetFormat:
         """Raise ``InvalidInput`` unless the table is in a format this trainer reads."""
         return detect_format(table, self.formats, dataset)
@@ -305,10 +316,12 @@ def train(
     from datagen.plugins import trainers
 
     trainer = trainers().get(method)()
-    parsed = trainer.parse_options(options or {})
+    trainer.parse_options(options or {})  # bad options fail before any data is read
     model_ref = check_model(model)
     out = check_output(output)
     table, source = _load(dataset, data, home)
+    parsed = trainer.parse_options({**trainer.data_defaults(table), **(options or {})})
+    table = _training_split(table, parsed.split, source.ref)
     fmt = trainer.check(table, source.ref)
     loss = trainer.loss(parsed)
     _check_row_kinds(table, loss, source.ref)
@@ -377,17 +390,41 @@ def _source(info: Any, asked: str) -> DatasetSource:
     )
 
 
+def _training_split(table: pa.Table, split: str | None, dataset: str) -> pa.Table:
+    """The rows of ``split`` when the dataset has a ``split`` column; all rows otherwise."""
+    if split is None or SPLIT_COLUMN not in table.column_names:
+        return table
+    import pyarrow.compute as pc
+
+    kept = table.filter(pc.equal(table.column(SPLIT_COLUMN), split))
+    if kept.num_rows == 0:
+        found = sorted(map(str, set(table.column(SPLIT_COLUMN).to_pylist())))
+        raise InvalidInput(
+            f"dataset {dataset}: no rows with split = {split!r} (found {', '.join(found)});"
+            " choose one with -o split=NAME, or -o split=null for every row"
+        )
+    return kept
+
+
 def _check_row_kinds(table: pa.Table, loss: list[LossTerm], dataset: str) -> None:
     wanted = {term.rows for term in loss if term.rows is not None}
     if not wanted:
         return
     if ROW_KIND_COLUMN not in table.column_names:
         raise InvalidInput(f"dataset {dataset} has no {ROW_KIND_COLUMN!r} column to split rows by")
-    present = set(table.column(ROW_KIND_COLUMN).to_pylist())
+    kinds = table.column(ROW_KIND_COLUMN).to_pylist()
+    present = set(kinds)
     if not wanted & present:
         raise InvalidInput(
             f"dataset {dataset}: no rows of kind {', '.join(sorted(wanted))}; "
             f"found {', '.join(sorted(map(str, present)))}"
+        )
+    unused = sorted(map(str, present - wanted))
+    if unused:  # rows no loss term reads would silently drop out of training
+        row = next(i for i, kind in enumerate(kinds) if str(kind) == unused[0])
+        raise InvalidInput(
+            f"dataset {dataset}: row {row} has kind {unused[0]!r}, which no loss term uses"
+            f" (terms use {', '.join(sorted(wanted))})"
         )
 
 

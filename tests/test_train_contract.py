@@ -205,3 +205,52 @@ def test_missing_train_extra_names_the_extra(monkeypatch):
     monkeypatch.setattr(speed, "has_module", lambda name: name != "trl")
     with pytest.raises(MissingExtra, match=r"no module 'trl'.*datagen\[train\]"):
         hf.require_stack()
+
+
+class _Stop(Exception):
+    """Raised in place of training, to look at the job the checks built."""
+
+
+def _job_for(monkeypatch, tmp_path: Path, table: pa.Table, **options):
+    from datagen_plugins.trainer.methods import MixedTrainer
+
+    seen = {}
+
+    def capture(self, job):
+        seen["job"] = job
+        raise _Stop
+
+    monkeypatch.setattr(MixedTrainer, "run", capture)
+    model = tmp_path / "model"
+    model.mkdir(exist_ok=True)
+    (model / "config.json").write_text("{}")
+    with pytest.raises(_Stop):
+        train("mixed", model=model, output=tmp_path / "out", data=table, options=options)
+    return seen["job"]
+
+
+C3PO_ROWS = pa.table({
+    "prompt": ["a", "b", "c", "d"], "chosen": ["x", "y", "z", "w"],
+    "rejected": ["r", None, None, "s"],
+    "kind": ["in_scope", "near_scope", "out_of_scope", "in_scope"],
+    "split": ["train", "train", "train", "test"],
+})
+
+
+def test_c3po_rows_get_the_papers_setting_and_only_the_train_split(monkeypatch, tmp_path):
+    job = _job_for(monkeypatch, tmp_path, C3PO_ROWS)
+    options = job.options
+    assert (options.lora_r, options.lora_alpha, options.learning_rate) == (64, 128, 5e-5)
+    assert job.table.column("prompt").to_pylist() == ["a", "b", "c"]  # the test row is held out
+    mine = _job_for(monkeypatch, tmp_path, C3PO_ROWS, lora_r=8, split=None)
+    assert (mine.options.lora_r, mine.options.lora_alpha) == (8, 128)  # the user's value wins
+    assert mine.table.num_rows == 4
+
+
+def test_a_split_with_no_rows_and_rows_of_an_unused_kind_are_errors(monkeypatch, tmp_path):
+    with pytest.raises(InvalidInput, match="no rows with split = 'dev' \\(found test, train\\)"):
+        _job_for(monkeypatch, tmp_path, C3PO_ROWS, split="dev")
+    odd = C3PO_ROWS.set_column(3, "kind", pa.array(["in_scope", "near_scope", "chitchat",
+                                                    "in_scope"]))
+    with pytest.raises(InvalidInput, match="row 2 has kind 'chitchat', which no loss term uses"):
+        _job_for(monkeypatch, tmp_path, odd)

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from pydantic import BaseModel, ConfigDict, Field
 
 from datagen.training import (
     PREFERENCE_FORMATS,
+    ROW_KIND_COLUMN,
     SFT_FORMATS,
     DatasetFormat,
     LossTerm,
@@ -96,6 +99,10 @@ C3PO_TERMS = (
 )
 
 
+# The C3PO paper's training setting, applied when the rows are all of its kinds.
+C3PO_SETTING = {"lora_r": 64, "lora_alpha": 128, "learning_rate": 5e-5, "epochs": 1.0}
+
+
 class MixedOptions(TrainerOptions):
     """Defaults are C3PO's (DPO in scope + 0.2 NLL out of scope + 0.1 NLL near scope)."""
 
@@ -121,6 +128,15 @@ class MixedTrainer(Trainer):
     def loss(self, options: TrainerOptions) -> list[LossTerm]:
         assert isinstance(options, MixedOptions)
         return [_term(t) for t in options.terms]
+
+    def data_defaults(self, table: Any) -> dict[str, Any]:
+        """C3PO's setting (LoRA r64/alpha128, lr 5e-5) when every row is one of its kinds."""
+        if ROW_KIND_COLUMN not in table.column_names:
+            return {}
+        kinds = set(table.column(ROW_KIND_COLUMN).to_pylist())
+        if kinds and kinds <= {str(t["rows"]) for t in C3PO_TERMS}:
+            return dict(C3PO_SETTING)
+        return {}
 
     def run(self, job: TrainJob) -> TrainResult:
         from datagen_plugins.trainer.mixed import run_mixed
