@@ -209,3 +209,17 @@ def test_warmup_needs_more_seeds_than_shots(datagen_home: Path, folder: str):
     frame = pl.DataFrame({"instruction": ["one seed", "two seeds", "three seeds"]})
     with pytest.raises(InvalidInput, match="the warm-up needs at least 4 seed instructions"):
         scripted.run({"rounds": 1, "warmup": True}, frame=frame, proposer_folder=folder)
+
+
+def test_a_trained_proposer_is_a_models_row_with_its_lineage(datagen_home: Path, folder: str):
+    from datagen.catalog import Catalog
+    from datagen_plugins.reversegen.proposers import record_model
+
+    record_model("dpo", Path("/models/r1"), folder, 1, {"train_loss": 0.6},
+                 {"beta": 0.1}, {"dataset": "failure-queries", "generator": "reversegen"})
+    with Catalog.open(datagen_home) as cat:
+        (row,) = cat.records("models")
+    assert (row["path"], row["base_model"], row["method"]) == ("/models/r1", folder, "dpo")
+    assert row["options"] == {"beta": 0.1, "round": 1, "parent": folder,
+                              "dataset": "failure-queries", "generator": "reversegen"}
+    assert row["metrics"] == {"train_loss": 0.6} and row["dataset"] == "failure-queries"
