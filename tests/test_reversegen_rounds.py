@@ -223,3 +223,15 @@ def test_a_trained_proposer_is_a_models_row_with_its_lineage(datagen_home: Path,
     assert row["options"] == {"beta": 0.1, "round": 1, "parent": folder,
                               "dataset": "failure-queries", "generator": "reversegen"}
     assert row["metrics"] == {"train_loss": 0.6} and row["dataset"] == "failure-queries"
+
+
+def test_a_folder_left_by_a_run_killed_mid_training_is_trained_again(datagen_home: Path,
+                                                                      folder: str):
+    options = {"rounds": 2, **SMALL}
+    first, sink = scripted.run(options, proposer_folder=folder)
+    trained = Path(sink.steps["rounds"][0]["trained_proposer"])
+    (trained / MARKER).unlink()
+    (trained / "half-written.bin").write_text("x")
+    again, sink = scripted.run(options, proposer_folder=folder)
+    assert len(again.trained) == 1 and not (trained / "half-written.bin").exists()
+    assert (trained / MARKER).exists() and sink.steps["rounds"][0]["reused"] is False

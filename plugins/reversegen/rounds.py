@@ -8,7 +8,9 @@ round the dataset's rows: the instructions that made the target fail.
 
 from __future__ import annotations
 
+import shutil
 from collections.abc import Sequence
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import polars as pl
@@ -94,11 +96,18 @@ def train_once(gen: FailureQueries, method: str, round_no: int, parent: str,
     done = finished(folder)
     if done is not None:
         return str(folder), done.get("train_loss"), True
+    clear_unfinished(folder)
     metrics = gen.train_proposer(table, parent, folder, settings, method)
     loss = metrics.get("train_loss", metrics.get("loss"))
     mark_finished(folder, {"train_loss": loss, "round": round_no, "parent": parent})
     gen.record_proposer(folder, parent, round_no, metrics, settings, method)
     return str(folder), loss, False
+
+
+def clear_unfinished(folder: Path) -> None:
+    """A folder without the marker is what a run killed mid-training left: start it over."""
+    if folder.exists():
+        shutil.rmtree(folder)
 
 
 def preference_table(round_pairs: list[dict[str, Any]]) -> Any:
