@@ -9,6 +9,11 @@ orchestration, not model speed. Every worker (a Ray actor with its own engine) k
 batch before the timed run, so start-up is not counted; each prompt is new (no cache hits).
 Scaling efficiency at N workers = (throughput at N) / (N x throughput at 1); target >= 0.9
 at 4 workers.
+
+    python bench/scale.py --part commit [--commit-rows 1000000]
+
+The commit time of one 1M-row version to a shared catalog (PostgreSQL + an S3-compatible
+server, both on 127.0.0.1) next to the local catalog, in the same run (bench/shared_commit.py).
 """
 
 from __future__ import annotations
@@ -128,8 +133,15 @@ def main() -> None:
     parser.add_argument("--latency", type=float, default=0.2)
     parser.add_argument("--concurrency", type=int, default=8)
     parser.add_argument("--workers", type=int, nargs="+", default=[1, 2, 4])
+    parser.add_argument("--part", choices=["all", "ray", "commit"], default="all")
+    parser.add_argument("--commit-rows", type=int, default=1_000_000)
     args = parser.parse_args()
-    ray_scaling(args)
+    if args.part in ("all", "ray"):
+        ray_scaling(args)
+    if args.part in ("all", "commit"):  # a shared catalog next to the local one
+        from shared_commit import commit_times, report
+
+        report(args.commit_rows, commit_times(args.commit_rows))
 
 
 if __name__ == "__main__":

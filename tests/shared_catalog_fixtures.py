@@ -16,6 +16,7 @@ import subprocess
 import tempfile
 import uuid
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -82,8 +83,9 @@ class Postgres:
         )
 
 
-@pytest.fixture(scope="session")
-def postgres_server() -> Iterator[Postgres]:
+@contextmanager
+def running_postgres() -> Iterator[Postgres]:
+    """A PostgreSQL server in a temporary folder on a free port, stopped and removed after."""
     folder = Path(tempfile.mkdtemp(prefix="datagen-pg-"))
     run_as, _ = _as_server_user(folder)
     pwfile = folder / "pw"
@@ -128,8 +130,9 @@ class S3Server:
         return [item["Key"] for page in pages for item in page.get("Contents", [])]
 
 
-@pytest.fixture(scope="session")
-def s3_server() -> Iterator[S3Server]:
+@contextmanager
+def running_s3() -> Iterator[S3Server]:
+    """An S3-compatible server (moto) on a free port with the test bucket."""
     import logging
 
     from moto.server import ThreadedMotoServer
@@ -144,6 +147,18 @@ def s3_server() -> Iterator[S3Server]:
         yield s3
     finally:
         server.stop()
+
+
+@pytest.fixture(scope="session")
+def postgres_server() -> Iterator[Postgres]:
+    with running_postgres() as server:
+        yield server
+
+
+@pytest.fixture(scope="session")
+def s3_server() -> Iterator[S3Server]:
+    with running_s3() as server:
+        yield server
 
 
 @dataclass
