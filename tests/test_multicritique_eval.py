@@ -237,23 +237,28 @@ def test_eval_critique_end_to_end_writes_a_linked_metrics_row(datagen_home: Path
     assert built.exit_code == 0, built.output
     result = runner.invoke(cli, [
         "eval", "critique", "--dataset", "critique-heldout@1", "--model", "embedded",
-        "--limit", "3", "--max-tokens", "24", "--resamples", "50", "-q",
+        "--limit", "6", "--max-tokens", "24", "--resamples", "50", "-q",
     ])
     assert result.exit_code == 0, result.output
-    assert "critique-heldout@1: 3 critiques" in result.output
+    assert "critique-heldout@1: 6 critiques" in result.output
     with Catalog.open(datagen_home) as cat:
         (record,) = cat.records("metrics", kind="critique")
         rows = cat.read_arrow("critique-eval@1").to_pylist()
     assert (record["dataset"], record["version"], record["model"]) == (
         "critique-heldout", 1, "embedded"
     )
-    assert record["inputs"]["eval"] == "critique-eval@1" and record["detail"]["items"] == 3
+    assert record["inputs"]["eval"] == "critique-eval@1" and record["detail"]["items"] == 6
     assert set(record["metrics"]) == {
         "f1", "precision", "recall", "localisation", "spearman", "parse_valid"
     }
-    assert record["metrics"]["parse_valid"]["value"] == sum(r["parse_valid"] for r in rows) / 3
-    assert record["metrics"]["f1"]["baseline"] is not None
-    assert [r["id"] for r in rows] == ["arithmetic-0-01", "units-0-01", "dates-0-01"]
+    assert record["metrics"]["parse_valid"]["value"] == sum(r["parse_valid"] for r in rows) / 6
+    # the first six items hold two flawed ones: the majority baseline flags nothing
+    assert record["metrics"]["f1"]["baseline"] == 0.0
+    assert record["metrics"]["recall"]["baseline"] == 0.0
+    assert [r["id"] for r in rows][:5] == [
+        "arithmetic-0-01", "units-0-01", "dates-0-01", "facts-0-01", "arithmetic-1-01"
+    ]
+    assert sum(r["errors"] > 0 for r in rows) == 2
 
 
 def test_eval_refuses_a_dataset_without_labels(datagen_home: Path, tmp_path: Path):
