@@ -244,6 +244,13 @@ def test_credentials_stay_out_of_the_catalog_and_errors(shared: SharedCatalog, t
     assert "secretive" in dump  # the dump holds the catalog ...
     for secret in (*SECRETS, S3_KEY_ID):  # ... and none of the credentials
         assert secret not in dump
+    shown = run_cli(["sql", "SELECT path FROM duckdb_databases() UNION ALL SELECT "
+                     "secret_string FROM duckdb_secrets() UNION ALL SELECT CAST(value AS "
+                     "VARCHAR) FROM duckdb_settings()", "--format", "csv"],
+                    tmp_path / "home", shared.env).stdout  # fmt: skip
+    assert "dbname=" in shown and "password=redacted" in shown
+    for secret in SECRETS:  # SQL cannot read them back either
+        assert secret not in shown
 
     wrong = shared.postgres.conninfo(shared.database, password="Wrong-pass-51x")
     wrong_env = {**shared.env, "DATAGEN_CATALOG": "postgres:" + wrong}

@@ -3,7 +3,8 @@
 The ducklake and sqlite extensions come from pip packages and are loaded by file path
 with autoinstall and autoload off, so nothing is downloaded and nothing lands in
 ``~/.duckdb``. Metadata lives in a SQLite file (in WAL mode, so readers never block the
-writer), data in Parquet files under ``DATAGEN_HOME/data``.
+writer), data in Parquet files under ``DATAGEN_HOME/data``. A shared catalog (``store``)
+keeps its metadata in PostgreSQL and its files in S3 instead (see ``store.py``).
 """
 
 from __future__ import annotations
@@ -38,9 +39,9 @@ class LakePaths:
 
     @property
     def attach_target(self) -> str:
-        """The DuckLake ATTACH string (holds the PostgreSQL connection string if shared)."""
+        """The DuckLake ATTACH string (a shared one without its password: see connect)."""
         if self.store is not None:
-            return "ducklake:postgres:" + self.store.metadata
+            return "ducklake:postgres:" + self.store.conninfo
         return "ducklake:sqlite:" + str(self.metadata)
 
     @property
@@ -132,6 +133,8 @@ def prepare_metadata(paths: LakePaths) -> None:
 
 EXTENSIONS = ("sqlite_scanner", "ducklake")
 SHARED_EXTENSIONS = ("postgres_scanner", "httpfs", "ducklake")
+HTTP_TIMEOUT_S = 300
+ENV_CREDENTIAL_SETTINGS = ("s3_access_key_id", "s3_secret_access_key", "s3_session_token")
 
 
 def _fingerprint(files: list[Path]) -> str:
@@ -175,10 +178,8 @@ def connect(
             con.execute(f"LOAD {sql_string(path)}")
         if not verified:
             marker.write_text(fingerprint)
-        if paths.shared:
-            from datagen.catalog.store import s3_secret_sql
-
-            con.execute(s3_secret_sql())
+        if paths.store is not None:
+            _use_credentials(con, paths.store)
         mode = ", READ_ONLY" if read_only else ""
         con.execute(
             f"ATTACH {sql_string(paths.attach_target)} AS {LAKE} "
@@ -192,6 +193,21 @@ def connect(
         reason = paths.redact(one_line(exc))
         raise CatalogError(f"cannot open the catalog in {paths.where()}: {reason}") from None
     return con
+
+
+def _use_credentials(con: duckdb.DuckDBPyConnection, store: SharedStore) -> None:
+    """In-memory secrets for S3 and PostgreSQL; nothing SQL could read back in clear."""
+    from datagen.catalog.store import postgres_secret_sql, s3_secret_sql
+
+    con.execute(s3_secret_sql())
+    for setting in ENV_CREDENTIAL_SETTINGS:  # httpfs copies AWS_* here; SQL could read them
+        con.execute(f"SET {setting} = ''")
+    # A slow store finishing a large upload must not be asked twice (a repeated multipart
+    # completion fails); 30 s is DuckDB's default.
+    con.execute(f"SET http_timeout = {HTTP_TIMEOUT_S}")
+    password = postgres_secret_sql(store)
+    if password:
+        con.execute(password)
 
 
 def extension_names(paths: LakePaths) -> tuple[str, ...]:

@@ -36,6 +36,19 @@ class SharedStore:
     data: str
 
     @property
+    def conninfo(self) -> str:
+        """The connection string without its password (that goes to DuckDB as a secret)."""
+        return _URI_USERINFO.sub(r"\1@", _PASSWORD_KV.sub("", self.metadata)).replace(":@", "@")
+
+    @property
+    def password(self) -> str | None:
+        for pattern in (_PASSWORD_KV, _URI_USERINFO):
+            found = pattern.search(self.metadata)
+            if found:
+                return found.group(2).strip("'")
+        return None
+
+    @property
     def versions(self) -> str:
         """Where staged version files are uploaded before their commit."""
         return self.data + "versions/"
@@ -84,6 +97,16 @@ def store_from_env() -> SharedStore | None:
     if not catalog:
         return None
     return parse_store(catalog, os.environ.get(DATA_VAR, "").strip())
+
+
+def postgres_secret_sql(store: SharedStore) -> str | None:
+    """The connection's password as DuckDB's default PostgreSQL secret (kept in memory and
+    shown redacted), so it is not part of the attached path that SQL can read back."""
+    from datagen.catalog.lake import sql_string
+
+    if store.password is None:
+        return None
+    return f"CREATE OR REPLACE SECRET (TYPE postgres, PASSWORD {sql_string(store.password)})"
 
 
 def s3_secret_sql() -> str:
