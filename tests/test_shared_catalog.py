@@ -60,8 +60,15 @@ def test_import_then_query_through_the_shared_catalog(shared: SharedCatalog, tmp
     log = json.loads(run_cli(["log", "prompts", "--format", "json"], other_home, shared.env).stdout)
     assert sorted(entry["version"] for entry in log) == [1, 2]
 
+    curated = ["curate", "prompts@2", "--where", "prompt LIKE 'a q1%'"]  # a build, no model
+    run_cli(curated, tmp_path / "third", shared.env)
+    with Catalog.open(tmp_path / "reader") as cat:
+        info = cat.resolve("prompts")
+        assert info.version == 3 and info.build["generator"] == "curate-where"
+        assert info.rows == cat.read_arrow("prompts@3").num_rows == 111  # q1, q10-19, q100-199
+
     keys = shared.s3.keys(shared.prefix + "/versions/")
-    assert len([k for k in keys if k.endswith(".parquet")]) == 2
+    assert len([k for k in keys if k.endswith(".parquet")]) == 3
     assert not list((tmp_path / "home" / "data" / "versions").rglob("*.parquet"))
 
 
