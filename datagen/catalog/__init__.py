@@ -1,8 +1,12 @@
 """The versioned dataset catalog (DuckLake with a SQLite metadata file).
 
+A shared catalog keeps the metadata in PostgreSQL and the files in S3 instead
+(``DATAGEN_CATALOG=postgres:...``, ``DATAGEN_DATA=s3://...``; see ``store.py``).
+
     from datagen.catalog import Catalog
 
     with Catalog.open(home) as cat:                      # home: Path | None -> datagen_home()
+                                                         # store=: SharedStore | None (local)
         cat.datasets() -> list[DatasetInfo]              # name, latest version, rows, created_at
         cat.versions(name) -> list[VersionInfo]          # every version with its build metadata
         cat.resolve("name@3" | "name") -> VersionInfo    # NotFound / InvalidName on bad refs
