@@ -85,3 +85,15 @@ def test_the_cli_names_a_bad_role_before_any_model_loads(tmp_path):
     assert result.stderr.strip().splitlines()[-1] == (
         "Error: unknown model role 'judgee'; roles: agents[], ci, judge, aggregator"
     )
+
+
+def test_show_names_each_model_once_with_the_roles_it_served():
+    from datagen.commands.catalog import _models_and_roles
+
+    entry = {"spec": "embedded", "model": "SmolLM2", "license": "Apache-2.0", "identity": "sha"}
+    models = [{**entry, "role": "agents", "index": i} for i in range(4)]
+    models += [{**entry, "role": "judge"}, {"spec": "gguf:/j.gguf", "role": "aggregator"}]
+    assert _models_and_roles(models) == [
+        ("embedded SmolLM2 Apache-2.0 sha", "agents x4, judge"),
+        ("gguf:/j.gguf", "aggregator"),
+    ]

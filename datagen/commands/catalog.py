@@ -268,8 +268,8 @@ def show(ref: str, n_rows: int) -> None:
     )
     for source in build.get("inputs") or []:
         click.echo(f"input:     {_describe_input(source)}")
-    for model, count in _count_models(build.get("models") or []):
-        click.echo(f"model:     {model}" + (f"  (x{count})" if count > 1 else ""))
+    for model, roles in _models_and_roles(build.get("models") or []):
+        click.echo(f"model:     {model}" + (f"  ({roles})" if roles else ""))
     if build.get("options"):
         click.echo(f"options:   {_cell(build['options'], 200)}")
     click.echo(f"versions:  {', '.join(str(v.version) for v in versions)}")
@@ -282,9 +282,10 @@ def show(ref: str, n_rows: int) -> None:
         click.echo(render_arrow(preview, "table"))
 
 
-def _count_models(models: list[Any]) -> list[tuple[str, int]]:
-    """One line per distinct model: spec, model name, license and a short identity."""
-    counts: dict[str, int] = {}
+def _models_and_roles(models: list[Any]) -> list[tuple[str, str]]:
+    """One line per distinct model (spec, model name, license, short identity) and the roles
+    it served in the build, e.g. ``agents x4, judge``."""
+    roles: dict[str, dict[str, int]] = {}
     for model in models:
         if isinstance(model, dict):
             identity = str(model.get("identity", ""))[:19]
@@ -292,10 +293,16 @@ def _count_models(models: list[Any]) -> list[tuple[str, int]]:
                 str(part) for part in (model.get("spec"), model.get("model"),
                                        model.get("license"), identity) if part
             )
+            role = str(model.get("role") or "")
         else:
-            text = str(model)
-        counts[text] = counts.get(text, 0) + 1
-    return list(counts.items())
+            text, role = str(model), ""
+        served = roles.setdefault(text, {})
+        if role:
+            served[role] = served.get(role, 0) + 1
+    return [
+        (text, ", ".join(f"{r} x{n}" if n > 1 else r for r, n in served.items()))
+        for text, served in roles.items()
+    ]
 
 
 def _describe_input(source: dict[str, Any]) -> str:
