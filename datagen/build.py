@@ -98,7 +98,9 @@ def run_build(
         require_columns(source.table, generator_cls.input_columns, source.describe())
         total = source.num_rows if limit is None else min(limit, source.num_rows)
         progress = Progress(quiet=quiet)
-        with _engine(role_specs, home, use_cache, progress) as (engine, ctx):
+        with _engine(role_specs, home, use_cache, progress) as (engine, models):
+            ctx = GeneratorContext(models=models, specs=role_specs, dataset=recipe.dataset_name,
+                                   home=home, use_cache=use_cache)
             info = _build_info(recipe, generator, role_specs, engine, source, command)
             schema = OutputWriter.row_types(generator_cls)
             with catalog.writer(recipe.dataset_name, build=info, schema=schema) as writer:
@@ -128,8 +130,8 @@ def run_build(
 @contextmanager
 def _engine(
     role_specs: RoleSpecs, home: Path, use_cache: bool, progress: Any
-) -> Iterator[tuple[Any, GeneratorContext]]:
-    """One engine for every distinct spec, and the context mapping roles to its models."""
+) -> Iterator[tuple[Any, dict[str, list[Model]]]]:
+    """One engine for every distinct spec, and each role's models from it."""
     from datagen.engine import Engine
 
     distinct = list(dict.fromkeys(s for specs in role_specs.values() for s in specs))
@@ -138,7 +140,7 @@ def _engine(
         models: dict[str, list[Model]] = {
             role: [by_spec[s] for s in specs] for role, specs in role_specs.items()
         }
-        yield engine, GeneratorContext(models=models, specs=role_specs)
+        yield engine, models
 
 
 def run_stages(

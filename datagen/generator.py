@@ -13,6 +13,7 @@ import hashlib
 import json
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
+from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from pydantic import BaseModel, ConfigDict, ValidationError
@@ -75,11 +76,16 @@ class GeneratorContext:
     ``models`` maps each role to the models that play it; ``specs`` holds the model specs
     behind them, which is all a worker on another machine needs to build its own engine.
     ``tables`` holds the whole output of earlier stages that a later stage reads.
+    ``dataset``, ``home`` and ``use_cache`` say what the build writes and where its catalog
+    and call cache live, for stages that make models of their own (a trained proposer).
     """
 
     models: Mapping[str, Sequence[Model]]
     specs: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
     tables: Mapping[str, pl.DataFrame] = field(default_factory=dict)
+    dataset: str = ""
+    home: Path | None = None
+    use_cache: bool = True
 
     def model(self, role: str, index: int = 0) -> Model:
         """The model playing ``role``; for a list role, its ``index``-th (cycled)."""

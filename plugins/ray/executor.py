@@ -80,7 +80,9 @@ class RayExecutor(Executor):
 
         pool = ActorPool(self._pool(ctx.specs))
         tables = dict(ctx.tables)
-        results = pool.map(lambda actor, batch: actor.run.remote(stage, batch, tables), batches)
+        build = {"dataset": ctx.dataset}
+        results = pool.map(lambda actor, batch: actor.run.remote(stage, batch, tables, build),
+                           batches)
         for output, usage in results:
             _add(self.settings.counters, usage)
             yield output
@@ -104,7 +106,7 @@ class BatchWorker:
         self._engine: Any = None
         self._models: dict[str, list[Any]] = {}
 
-    def _context(self, tables: Mapping[str, Any]) -> GeneratorContext:
+    def _context(self, tables: Mapping[str, Any], dataset: str) -> GeneratorContext:
         from datagen.engine import Engine
         from datagen.generator import GeneratorContext
         from datagen.home import datagen_home
@@ -116,10 +118,14 @@ class BatchWorker:
             by_spec = dict(zip(distinct, self._engine.models, strict=True))
             self._models = {role: [by_spec[s] for s in specs]
                             for role, specs in self.specs.items()}
-        return GeneratorContext(models=self._models, specs=self.specs, tables=tables)
+        return GeneratorContext(models=self._models, specs=self.specs, tables=tables,
+                                dataset=dataset, home=self._engine.home,
+                                use_cache=self.use_cache)
 
-    def run(self, stage: Stage, batch: pl.DataFrame, tables: Mapping[str, Any]) -> tuple[Any, Any]:
-        ctx = self._context(tables)
+    def run(
+        self, stage: Stage, batch: pl.DataFrame, tables: Mapping[str, Any], build: dict[str, str]
+    ) -> tuple[Any, Any]:
+        ctx = self._context(tables, build["dataset"])
         before = _snapshot(self._engine.counters)
         output = stage.run(batch, ctx)
         return output, _difference(self._engine.counters, before)
