@@ -98,9 +98,9 @@ def run_build(
         require_columns(source.table, generator_cls.input_columns, source.describe())
         total = source.num_rows if limit is None else min(limit, source.num_rows)
         progress = Progress(quiet=quiet)
-        with _engine(role_specs, home, use_cache, progress) as (engine, models):
-            ctx = GeneratorContext(models=models, specs=role_specs, dataset=recipe.dataset_name,
-                                   home=home, use_cache=use_cache)
+        with _engine(role_specs, home, use_cache, progress) as (engine, role_models):
+            ctx = GeneratorContext(models=role_models, specs=role_specs,
+                                   dataset=recipe.dataset_name, home=home, use_cache=use_cache)
             info = _build_info(recipe, generator, role_specs, engine, source, command)
             schema = OutputWriter.row_types(generator_cls)
             with catalog.writer(recipe.dataset_name, build=info, schema=schema) as writer:

@@ -367,6 +367,7 @@ def _load(
         return data, DatasetSource(ref="<in-memory table>")
     from datagen.catalog import Catalog
 
+    assert dataset is not None
     with Catalog.open(home) as cat:
         info = cat.resolve(dataset)
         source = _source(info, dataset)

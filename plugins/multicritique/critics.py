@@ -27,7 +27,7 @@ Severities = dict[str, dict[int, int]]  # input id -> agent -> accumulated sever
 def agent_critiques(kit: StepKit, options: MultiCritiqueOptions, items: list[Item]) -> None:
     o = options
     personas = persona_agents(kit, o)
-    asks = []
+    asks: list[Ask] = []
     for item in live(items):
         schema = schemas.critique_schema(
             list(item.tagged.tags), item.criteria_names, item.primary_names,

@@ -82,7 +82,7 @@ class RayExecutor(Executor):
         tables = dict(ctx.tables)
         build = {"dataset": ctx.dataset}
         results = pool.map(lambda actor, batch: actor.run.remote(stage, batch, tables, build),
-                           batches)
+                           list(batches))
         for output, usage in results:
             _add(self.settings.counters, usage)
             yield output

@@ -106,11 +106,12 @@ def _judgement_record(kit: StepKit, options: PrefsOptions, job: Job, swapped: bo
 
 def _combine(kit: StepKit, options: PrefsOptions, job: Job, plan: list[tuple[Job, bool]],
              answers: list[Answer | None]) -> Judged | None:
-    if any(a is None for a in answers):
+    given = [a for a in answers if a is not None]
+    if len(given) < len(answers):
         return None
     labels = [unswap(a.data["preferred"], swapped)
-              for (_, swapped), a in zip(plan, answers, strict=True)]  # type: ignore[union-attr]
-    raw = "\n".join(a.completion.text for a in answers)  # type: ignore[union-attr]
+              for (_, swapped), a in zip(plan, given, strict=True)]
+    raw = "\n".join(a.completion.text for a in given)
     annotator = options.annotators[job.annotator]
     label = labels[0] if len(labels) == 1 else combine_orders(labels[0], labels[1])
     if label is None:

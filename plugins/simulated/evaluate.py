@@ -111,7 +111,8 @@ def evaluate_annotators(
         rows = cat.sql(f'SELECT annotator, annotator_model, input_id, annotator_preference'
                        f' FROM "{dataset}"').to_pylist()
     order = [a.name for a in parsed.annotators]
-    labels = {name: {} for name in order} | _labels_by_annotator(rows)
+    labels: dict[str, dict[str, Any]] = {name: {} for name in order}
+    labels |= _labels_by_annotator(rows)
     report = AgreementReport(uuid.uuid4().hex, dataset,
                              _per_annotator(labels, gold, rows, order),
                              agreement_metrics(labels, gold, parsed.seed, order))

@@ -89,7 +89,11 @@ def _pairs_from_responses(rows: list[dict[str, Any]]) -> list[Pair | Failure]:
 
 
 def _split(made: Iterable[Pair | Failure]) -> tuple[list[Pair], list[Failure]]:
-    pairs, failures = [], []
+    pairs: list[Pair] = []
+    failures: list[Failure] = []
     for item in made:
-        (failures if isinstance(item, Failure) else pairs).append(item)
-    return pairs, failures  # type: ignore[return-value]
+        if isinstance(item, Failure):
+            failures.append(item)
+        else:
+            pairs.append(item)
+    return pairs, failures

@@ -319,10 +319,11 @@ def trainer_class() -> type:
             self.terms = terms
             self.autocast_dtype = autocast_dtype
             self.needs_reference = any(t.objective == "dpo" for t in terms)
-            self.reference = None
+            self.reference: Any = None
             if self.needs_reference and not hasattr(self.model, "disable_adapter"):
                 # the policy's dtype and device, frozen; dropout is already off in the policy
-                self.reference = copy.deepcopy(self.model).eval().requires_grad_(False)
+                policy: Any = self.model
+                self.reference = copy.deepcopy(policy).eval().requires_grad_(False)
             self.term_logs: dict[str, list[float]] = defaultdict(list)
 
         def autocast(self, device: Any) -> Any:

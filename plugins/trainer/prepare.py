@@ -70,8 +70,8 @@ def prepare(name: str, output: str | Path) -> Path:
         gguf.parent, gguf_file=gguf.name, dtype=torch.float32
     )
     if getattr(model, "hf_quantizer", None) is not None:
-        model.hf_quantizer.remove_quantization_config(model)
-    model = model.to(torch.bfloat16)
+        model.hf_quantizer.remove_quantization_config(model)  # type: ignore[union-attr,operator]
+    model = model.to(torch.bfloat16)  # type: ignore[arg-type]
     out.mkdir(parents=True, exist_ok=True)
     model.save_pretrained(out, safe_serialization=True)
     tokenizer.save_pretrained(out)
