@@ -16,6 +16,7 @@ from shared_catalog_fixtures import (  # noqa: F401  (fixtures)
     S3_KEY_ID,
     S3_SECRET,
     SharedCatalog,
+    new_shared_catalog,
     postgres_server,
     s3_server,
     shared,
@@ -264,10 +265,12 @@ def test_credentials_stay_out_of_the_catalog_and_errors(shared: SharedCatalog, t
     failed = run_cli(["datasets"], tmp_path / "home", wrong_env, check=False)
     assert failed.returncode != 0 and "password authentication failed" in failed.stderr
     assert "Wrong-pass-51x" not in failed.stderr + failed.stdout
-    no_bucket = {**shared.env, "DATAGEN_DATA": "s3://no-such-bucket/x"}
+    fresh = new_shared_catalog(shared.postgres, shared.s3)  # its data path is not set yet
+    no_bucket = {**fresh.env, "DATAGEN_DATA": "s3://no-such-bucket/x"}
     failed = run_cli(
         ["import", str(source), "-n", "other"], tmp_path / "h2", no_bucket, check=False
     )
     assert failed.returncode != 0 and "Traceback" not in failed.stderr
+    assert "cannot write to s3://no-such-bucket/x/versions/" in failed.stderr
     for secret in SECRETS:
         assert secret not in failed.stderr + failed.stdout

@@ -125,7 +125,7 @@ def s3_secret_sql() -> str:
     region = os.environ.get("AWS_REGION") or os.environ.get("AWS_DEFAULT_REGION")
     if region:
         parts.append(f"REGION {sql_string(region)}")
-    endpoint = os.environ.get("AWS_ENDPOINT_URL_S3") or os.environ.get("AWS_ENDPOINT_URL")
+    endpoint = _endpoint()
     if endpoint:
         url = urlsplit(endpoint if "://" in endpoint else "https://" + endpoint)
         parts.append(f"ENDPOINT {sql_string(url.netloc)}")
@@ -137,3 +137,24 @@ def s3_secret_sql() -> str:
 def redact_any(text: str) -> str:
     """Passwords in connection strings and the ``AWS_*``/``PGPASSWORD`` values -> ``***``."""
     return SharedStore(metadata=os.environ.get(CATALOG_VAR, ""), data="").redact(text)
+
+
+def _endpoint() -> str | None:
+    return os.environ.get("AWS_ENDPOINT_URL_S3") or os.environ.get("AWS_ENDPOINT_URL") or None
+
+
+def arrow_s3():  # -> pyarrow.fs.S3FileSystem (pyarrow is imported lazily)
+    """A pyarrow S3 filesystem from the same ``AWS_*`` variables, to stream parts to S3."""
+    from pyarrow import fs
+
+    options = {
+        "access_key": os.environ.get("AWS_ACCESS_KEY_ID"),
+        "secret_key": os.environ.get("AWS_SECRET_ACCESS_KEY"),
+        "session_token": os.environ.get("AWS_SESSION_TOKEN"),
+        "region": os.environ.get("AWS_REGION") or os.environ.get("AWS_DEFAULT_REGION"),
+    }
+    endpoint = _endpoint()
+    if endpoint:
+        url = urlsplit(endpoint if "://" in endpoint else "https://" + endpoint)
+        options.update(endpoint_override=url.netloc, scheme=url.scheme)
+    return fs.S3FileSystem(**{key: value for key, value in options.items() if value})

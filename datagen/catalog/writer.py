@@ -15,6 +15,7 @@ import json
 import os
 import shutil
 import time
+from collections.abc import Iterator
 from dataclasses import asdict, is_dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -43,11 +44,14 @@ ROW_GROUP_BYTES = 32 * 1024 * 1024  # wide rows: write earlier, so memory stays 
 class PartSink:
     """Buffers Arrow tables and writes them as large zstd row groups in Parquet parts."""
 
-    def __init__(self, folder: Path, prefix: str, schema: pa.Schema | None = None):
-        self.folder = folder
+    def __init__(
+        self, folder: Path | str, prefix: str, schema: pa.Schema | None = None, filesystem=None
+    ):
+        self.folder = folder  # a local folder, or an "s3://.../" prefix written via filesystem
         self.prefix = prefix
         self.schema = schema
-        self.files: list[Path] = []
+        self.filesystem = filesystem
+        self.files: list[Path | str] = []
         self.rows = 0
         self._buffer: list[pa.Table] = []
         self._buffered = 0
@@ -69,9 +73,10 @@ class PartSink:
         elif self._buffered_bytes >= ROW_GROUP_BYTES:
             self._flush(final=True)
 
-    def close(self) -> list[Path]:
+    def close(self) -> list[Path | str]:
         self._flush(final=True)
-        self._close_file()
+        with self._store_errors():
+            self._close_file()
         return self.files
 
     def _adopt_schema(self, table: pa.Table) -> None:
@@ -96,14 +101,37 @@ class PartSink:
         self._buffered_bytes = rest.nbytes if rest.num_rows else 0
         if full == 0:
             return
-        if self._writer is None:
-            path = self.folder / f"{self.prefix}-{len(self.files):05d}.parquet"
+        with self._store_errors():
+            if self._writer is None:
+                self._open_part()
+            assert self._writer is not None
+            self._writer.write_table(table.slice(0, full), row_group_size=ROW_GROUP_ROWS)
+            self._file_rows += full
+            if self._file_rows >= FILE_ROWS:
+                self._close_file()
+
+    @contextlib.contextmanager
+    def _store_errors(self) -> Iterator[None]:
+        """An object store refusing a part -> one line naming where (no credentials)."""
+        try:
+            yield
+        except OSError as exc:
+            if self.filesystem is None:
+                raise
+            raise CatalogError(f"cannot write to {self.folder}: {one_line(exc)}") from None
+
+    def _open_part(self) -> None:
+        name = f"{self.prefix}-{len(self.files):05d}.parquet"
+        if self.filesystem is None:
+            path: Path | str = Path(self.folder) / name
             self._writer = pq.ParquetWriter(path, self.schema, compression="zstd")
-            self.files.append(path)
-        self._writer.write_table(table.slice(0, full), row_group_size=ROW_GROUP_ROWS)
-        self._file_rows += full
-        if self._file_rows >= FILE_ROWS:
-            self._close_file()
+        else:
+            path = f"{self.folder}{name}"
+            self._writer = pq.ParquetWriter(
+                path.removeprefix("s3://"), self.schema, compression="zstd",
+                filesystem=self.filesystem,
+            )  # fmt: skip
+        self.files.append(path)
 
     def _close_file(self) -> None:
         if self._writer is not None:
@@ -123,7 +151,12 @@ class VersionWriter:
         self.table_name = f"v_{build.build_id}"
         self.paths: LakePaths = catalog.paths
         self.folder = self.paths.versions / self.table_name
-        self._rows = PartSink(self.folder, "rows", schema)
+        self._filesystem = None
+        if self.paths.store is not None:  # parts stream straight into the object store
+            from datagen.catalog.store import arrow_s3
+
+            self._filesystem = arrow_s3()
+        self._rows = self._sink("rows", schema)
         self._steps: dict[str, PartSink] = {}
         self._failures: list[dict[str, Any]] = []
         self._marker_fd: int | None = None
@@ -190,7 +223,7 @@ class VersionWriter:
         self._check_open()
         check_step(step)
         if step not in self._steps:
-            self._steps[step] = PartSink(self.folder, f"step{len(self._steps):03d}")
+            self._steps[step] = self._sink(f"step{len(self._steps):03d}")
         self._steps[step].add(to_arrow(data))
 
     def write_failures(self, failures: list[Any]) -> None:
@@ -199,6 +232,12 @@ class VersionWriter:
         for failure in failures:
             record = asdict(failure) if is_dataclass(failure) else dict(failure)
             self._failures.append(record)
+
+    def _sink(self, prefix: str, schema: pa.Schema | None = None) -> PartSink:
+        if self.paths.store is None:
+            return PartSink(self.folder, prefix, schema)
+        remote = f"{self.paths.store.versions}{self.table_name}/"
+        return PartSink(remote, prefix, schema, filesystem=self._filesystem)
 
     @property
     def rows(self) -> int:
@@ -231,37 +270,17 @@ class VersionWriter:
             cur.close()
 
     def _commit_shared(self, files, steps, counts) -> int:
-        """Upload the staged files, then publish; a conflicting commit is tried again."""
-        remote_files = self._upload(files)
-        remote_steps = {step: self._upload(step_files) for step, step_files in steps.items()}
+        """Publish parts already in the object store; a conflicting commit is tried again."""
         attempts = concurrency.commit_attempts()
         for attempt in range(1, attempts + 1):
             try:
-                version = self._publish_once(remote_files, remote_steps, counts)
+                version = self._publish_once(files, steps, counts)
             except concurrency.CommitConflict:
                 concurrency.pause(attempt)
                 continue
-            shutil.rmtree(self.folder, ignore_errors=True)  # the uploaded copies stay
+            shutil.rmtree(self.folder, ignore_errors=True)
             return version
         raise concurrency.gave_up(self.name, attempts)
-
-    def _upload(self, files: list[Path]) -> list[str]:
-        """Copy staged Parquet parts to the object store (before any transaction)."""
-        assert self.paths.store is not None
-        folder = f"{self.paths.store.versions}{self.table_name}/"
-        remote = [folder + path.name for path in files]
-        cur = self.catalog.cursor()
-        try:
-            for path, target in zip(files, remote, strict=True):
-                cur.execute(
-                    f"COPY (FROM read_parquet({sql_string(path)})) TO {sql_string(target)} "
-                    f"(FORMAT parquet, COMPRESSION zstd, ROW_GROUP_SIZE {ROW_GROUP_ROWS})"
-                )
-        except Exception as exc:
-            raise CatalogError(f"cannot upload {self.name} to {folder}: {one_line(exc)}") from None
-        finally:
-            cur.close()
-        return remote
 
     def _publish(self, cur, files, steps, counts) -> int:
         import duckdb
