@@ -24,6 +24,7 @@ DATA_VAR = "DATAGEN_DATA"
 POSTGRES_PREFIX = "postgres:"
 SECRET_VARS = ("AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN", "AWS_ACCESS_KEY_ID", "PGPASSWORD")
 HIDDEN = "***"
+STORE_TIMEOUT_S = 300
 _PASSWORD_KV = re.compile(r"(password\s*=\s*)('(?:[^'\\]|\\.)*'|\S+)", re.IGNORECASE)
 _URI_USERINFO = re.compile(r"(postgres(?:ql)?://[^:/@\s]*:)([^@\s]*)(@)", re.IGNORECASE)
 
@@ -157,4 +158,6 @@ def arrow_s3():  # -> pyarrow.fs.S3FileSystem (pyarrow is imported lazily)
     if endpoint:
         url = urlsplit(endpoint if "://" in endpoint else "https://" + endpoint)
         options.update(endpoint_override=url.netloc, scheme=url.scheme)
-    return fs.S3FileSystem(**{key: value for key, value in options.items() if value})
+    options = {key: value for key, value in options.items() if value}
+    # A slow store finishing a large part must not be asked twice (see lake.HTTP_TIMEOUT_S).
+    return fs.S3FileSystem(**options, request_timeout=STORE_TIMEOUT_S, connect_timeout=30)
