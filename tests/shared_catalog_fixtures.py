@@ -7,10 +7,12 @@ so a wrong or missing password really fails.
 
 from __future__ import annotations
 
+import contextlib
 import glob
 import os
 import pwd
 import shutil
+import signal
 import socket
 import subprocess
 import tempfile
@@ -106,9 +108,18 @@ def running_postgres() -> Iterator[Postgres]:
     try:
         yield Postgres(port=port, folder=folder, run_as=run_as)
     finally:
-        subprocess.run([*ctl, "-m", "immediate", "stop"], capture_output=True, cwd=folder,
-                       **run_as)  # fmt: skip
+        stopped = subprocess.run([*ctl, "-m", "immediate", "stop"], capture_output=True,
+                                 cwd=folder, timeout=120, **run_as)  # fmt: skip
+        if stopped.returncode != 0:
+            _kill_postmaster(data)
         shutil.rmtree(folder, ignore_errors=True)
+
+
+def _kill_postmaster(data: Path) -> None:
+    """pg_ctl could not stop it: end the server this fixture started, by its own pid file."""
+    with contextlib.suppress(OSError, ValueError, IndexError):
+        pid = int((data / "postmaster.pid").read_text().splitlines()[0])
+        os.kill(pid, signal.SIGQUIT)
 
 
 @dataclass
