@@ -230,7 +230,8 @@ class VersionWriter:
         """Record rows the build could not produce (``Failure`` objects or dicts)."""
         self._check_open()
         for failure in failures:
-            record = asdict(failure) if is_dataclass(failure) else dict(failure)
+            is_record = is_dataclass(failure) and not isinstance(failure, type)
+            record = asdict(failure) if is_record else dict(failure)
             self._failures.append(record)
 
     def _sink(self, prefix: str, schema: pa.Schema | None = None) -> PartSink:
@@ -402,7 +403,7 @@ def _next_version(cur: duckdb.DuckDBPyConnection, name: str) -> int:
     row = cur.execute(
         "SELECT coalesce(max(version), 0) + 1 FROM versions WHERE dataset = ?", [name]
     ).fetchone()
-    return int(row[0])
+    return int(row[0]) if row else 1
 
 
 def _insert_failures(cur, build_id: str, dataset: str, failures: list[dict[str, Any]]) -> None:
