@@ -179,7 +179,7 @@ def test_sql_reads_a_version_while_another_is_written(shared: SharedCatalog, tmp
         "FROM versions WHERE dataset = 'live') AS committed, "
         '(SELECT count(*) FROM "live@1") AS first'
     )
-    seen = []
+    seen: list[int] = []
     while writer.poll() is None or not seen:
         out = run_cli(["sql", query, "--format", "json"], tmp_path / "reader", shared.env)
         row = json.loads(out.stdout)[0]
