@@ -27,11 +27,8 @@ def datagen_register_catalogs(register: Callable[[Path], None]) -> None:
 
 @hookimpl
 def datagen_register_commands(cli: click.Group) -> None:
+    from datagen.commands.evaluate import eval_group
+
     from .command import eval_constitution
 
-    group = cli.commands.get("eval")
-    if group is None:
-        group = click.Group("eval", help="Evaluate datasets and models; results go to metrics.")
-        cli.add_command(group)
-    assert isinstance(group, click.Group)
-    group.add_command(eval_constitution)
+    eval_group(cli).add_command(eval_constitution)

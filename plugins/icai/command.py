@@ -2,27 +2,12 @@
 
 from __future__ import annotations
 
-import json
 import shlex
 import sys
-from typing import Any
 
 import click
 
-
-def _options(values: tuple[str, ...]) -> dict[str, Any]:
-    from datagen.errors import UsageError
-
-    options: dict[str, Any] = {}
-    for value in values:
-        key, sep, raw = value.partition("=")
-        if not sep or not key.strip():
-            raise UsageError(f"-o {value!r}: expected KEY=VALUE")
-        try:
-            options[key.strip()] = json.loads(raw)
-        except json.JSONDecodeError:
-            options[key.strip()] = raw
-    return options
+from datagen.commands.build import parse_assignments
 
 
 @click.command("constitution")
@@ -44,7 +29,7 @@ def eval_constitution(constitution: str, pairs: str | None, judge: str, split: s
 
     report = evaluate_constitution(
         constitution, pairs=pairs, judge=judge, split=split,
-        options=_options(option_values), quiet=quiet,
+        options=parse_assignments(option_values), quiet=quiet,
         command=shlex.join(["datagen", *sys.argv[1:]]))
     click.echo(f"{report.constitution}@{report.version}: {len(report.rules)} rules, judge {judge}")
     click.echo(f"{'pairs':<9} {'n':>4} {'no rules':>9} {'rules':>7}")

@@ -22,6 +22,8 @@ def datagen_register_generators(register: Callable[[type[Any]], None]) -> None:
 
 @hookimpl
 def datagen_register_commands(cli: Any) -> None:
-    from .commands import add_to
+    from datagen.commands.evaluate import eval_group
 
-    add_to(cli)
+    from .commands import critique
+
+    eval_group(cli).add_command(critique)

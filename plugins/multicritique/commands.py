@@ -55,11 +55,3 @@ def _line(name: str, figure: dict[str, Any]) -> str:
             f" {number(figure.get('baseline')):>9}")
 
 
-def add_to(cli: click.Group) -> None:
-    """Get or create the shared ``eval`` group and add ``critique`` to it."""
-    group = cli.commands.get("eval")
-    if group is None:
-        group = click.Group("eval", help="Evaluate models on datasets and record metrics.")
-        cli.add_command(group)
-    assert isinstance(group, click.Group)
-    group.add_command(critique)
