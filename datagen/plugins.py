@@ -115,49 +115,39 @@ def _check_subclass(base_path: str) -> Callable[[Any], None]:
     return check
 
 
+def _classes(hook: str, kind: str, attribute: str, base_path: str) -> Registry:
+    """The subclasses of ``base_path`` plugins register through ``hook``, keyed by an
+    attribute of the class (its ``name``, ``kind`` or ``prefix``)."""
+    registry = Registry(kind, key=lambda item: getattr(item, attribute))
+    return _collect(hook, registry, _check_subclass(base_path))
+
+
 @cache
 def generators() -> Registry:
-    return _collect(
-        "datagen_register_generators",
-        Registry("generator", key=lambda g: g.name),
-        _check_subclass("datagen.generator.Generator"),
-    )
+    return _classes("datagen_register_generators", "generator", "name",
+                    "datagen.generator.Generator")
 
 
 @cache
 def backends() -> Registry:
-    return _collect(
-        "datagen_register_backends",
-        Registry("backend", key=lambda b: b.kind),
-        _check_subclass("datagen.engine.Backend"),
-    )
+    return _classes("datagen_register_backends", "backend", "kind", "datagen.engine.Backend")
 
 
 @cache
 def trainers() -> Registry:
-    return _collect(
-        "datagen_register_trainers",
-        Registry("trainer", key=lambda t: t.name),
-        _check_subclass("datagen.training.Trainer"),
-    )
+    return _classes("datagen_register_trainers", "trainer", "name", "datagen.training.Trainer")
 
 
 @cache
 def sources() -> Registry:
-    return _collect(
-        "datagen_register_sources",
-        Registry("input source kind", key=lambda s: s.prefix),
-        _check_subclass("datagen.sources.Source"),
-    )
+    return _classes("datagen_register_sources", "input source kind", "prefix",
+                    "datagen.sources.Source")
 
 
 @cache
 def executors() -> Registry:
-    return _collect(
-        "datagen_register_executors",
-        Registry("executor", key=lambda e: e.name),
-        _check_subclass("datagen.executor.Executor"),
-    )
+    return _classes("datagen_register_executors", "executor", "name",
+                    "datagen.executor.Executor")
 
 
 def _check_folder(item: Any) -> None:
