@@ -96,7 +96,7 @@ def exercise_every_command(cols: list[str], cells: list[str], folder: Path) -> N
 
 # Each example runs about 15 CLI commands; shrinking a failure would take many minutes,
 # so it is off: a failure reports the example as generated.
-@settings(max_examples=8, deadline=None, database=None,
+@settings(max_examples=8, deadline=None, database=None, derandomize=True,
           phases=[Phase.explicit, Phase.generate],
           suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
 @given(cols=columns, cells=st.lists(values, min_size=1, max_size=4))
