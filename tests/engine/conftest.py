@@ -8,7 +8,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from engine_helpers import FakeOpenAIServer, embedded_path, free_port, wait_for
+from engine_helpers import FakeOpenAIServer, free_port, running_llama_server, wait_for
 
 
 @pytest.fixture
@@ -26,20 +26,8 @@ def fake_server() -> Iterator[FakeOpenAIServer]:
 @pytest.fixture(scope="session")
 def llama_server() -> Iterator[str]:
     """A real llama-cpp-python OpenAI-compatible server on 127.0.0.1 serving SmolLM2."""
-    model = embedded_path()
-    port = free_port()
-    process = subprocess.Popen(
-        [sys.executable, "-m", "llama_cpp.server", "--model", str(model), "--host", "127.0.0.1",
-         "--port", str(port), "--n_threads", "1", "--n_ctx", "2048"],
-        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-    )
-    url = f"http://127.0.0.1:{port}/v1"
-    try:
-        wait_for(url + "/models", process)
+    with running_llama_server("--n_ctx", "2048") as (url, _process):
         yield url
-    finally:
-        process.terminate()
-        process.wait(timeout=30)
 
 
 

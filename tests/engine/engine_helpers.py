@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import socket
 import subprocess
+import sys
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
@@ -209,3 +211,23 @@ def converted_model_folder() -> Path:
     except OSError:  # another process finished first
         shutil.rmtree(staging, ignore_errors=True)
     return folder
+
+
+@contextlib.contextmanager
+def running_llama_server(*extra: str) -> Iterator[tuple[str, subprocess.Popen]]:
+    """llama-cpp-python's OpenAI-compatible server on 127.0.0.1 serving SmolLM2 (its URL and
+    process); ``extra`` adds server flags such as ``--embedding true``."""
+    port = free_port()
+    process = subprocess.Popen(
+        [sys.executable, "-m", "llama_cpp.server", "--model", str(embedded_path()),
+         "--host", "127.0.0.1", "--port", str(port), "--n_threads", "1", *extra],
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    )
+    url = f"http://127.0.0.1:{port}/v1"
+    try:
+        wait_for(url + "/models", process)
+        yield url, process
+    finally:
+        if process.poll() is None:
+            process.terminate()
+            process.wait(timeout=30)

@@ -4,15 +4,13 @@ and a clear error from a backend that cannot embed."""
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 import threading
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
-from engine_helpers import embedded_path, free_port, wait_for
+from engine_helpers import embedded_path, free_port, running_llama_server
 
 from datagen.engine import Engine
 from datagen.engine.backend import Backend
@@ -114,19 +112,8 @@ def test_an_openai_compatible_server_embeds_with_retries(engine_home: Path):
 @pytest.fixture(scope="module")
 def embedding_server() -> Iterator[str]:
     """llama-cpp-python's own server with embeddings on: it answers per-token vectors."""
-    port = free_port()
-    process = subprocess.Popen(
-        [sys.executable, "-m", "llama_cpp.server", "--model", str(embedded_path()),
-         "--host", "127.0.0.1", "--port", str(port), "--n_threads", "1", "--embedding", "true"],
-        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-    )
-    url = f"http://127.0.0.1:{port}/v1"
-    try:
-        wait_for(url + "/models", process)
+    with running_llama_server("--embedding", "true") as (url, _process):
         yield url
-    finally:
-        process.terminate()
-        process.wait(timeout=30)
 
 
 def test_per_token_vectors_from_a_real_server_are_refused_not_pooled(
