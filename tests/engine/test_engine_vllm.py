@@ -39,9 +39,14 @@ def test_vllm_in_process_batch_is_cached_and_reproducible(engine_home, vllm_mode
         again = engine.models[0].complete(batch())
         assert engine.counters.cache_hits == 5
     assert [a.text for a in again] == [a.text for a in first]
+    # A second engine with the cache off really calls the model again. Its sampled
+    # texts are not compared: vLLM on CPU does not promise bit-identical sampling across
+    # engine instances (thread-level float reductions can flip a token), which is why
+    # reruns are made reproducible by the cache, not by the backend.
     with Engine([spec], home=engine_home, use_cache=False) as engine:
         fresh = engine.models[0].complete(batch())
-    assert [a.text for a in fresh] == [a.text for a in first]
+        assert engine.counters.calls >= 5 and engine.counters.cache_hits == 0
+    check(fresh)
 
 
 def test_vllm_server_with_structured_output(engine_home, vllm_server):
