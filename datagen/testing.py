@@ -23,6 +23,7 @@ import json
 import math
 import threading
 from collections.abc import Callable, Mapping, Sequence
+from pathlib import Path
 from typing import Any
 
 from datagen.generator import Failure, Generator, GeneratorContext
@@ -79,8 +80,11 @@ def bag_of_words_vector(text: str, dimensions: int) -> list[float]:
 def scripted_context(
     generator: type[Generator] | Generator,
     models: ScriptedModel | Mapping[str, ScriptedModel | Sequence[ScriptedModel]],
+    *,
+    home: Path | None = None,
 ) -> GeneratorContext:
-    """A context where ``models`` plays every role (one model) or the roles it names."""
+    """A context where ``models`` plays every role (one model) or the roles it names;
+    ``home`` is the datagen home the build writes under (None: the default home)."""
     roles = generator.model_roles() if isinstance(generator, Generator) else generator.roles
     by_role: dict[str, list[Any]] = {}
     for role in roles:
@@ -89,7 +93,7 @@ def scripted_context(
             raise KeyError(f"no scripted model for role {role.name!r}")
         by_role[role.name] = [given] if isinstance(given, ScriptedModel) else list(given)
     specs = {role: tuple(m.spec for m in ms) for role, ms in by_role.items()}
-    return GeneratorContext(models=by_role, specs=specs)
+    return GeneratorContext(models=by_role, specs=specs, home=home)
 
 
 class MemorySink:

@@ -93,7 +93,7 @@ def user_text(request: ChatRequest) -> str:
 
 def unit_description(request: ChatRequest) -> str:
     """The description of the unit a meta_label request is about."""
-    labelled = user_text(request).split("The unit to label:")[-1]
+    labelled = user_text(request).split("The unit to label")[-1]
     match = re.search(r"flaw: (.*?); suggestion:", labelled)
     return match.group(1) if match else ""
 

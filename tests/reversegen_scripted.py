@@ -81,7 +81,7 @@ class ScriptedReverseGen(FailureQueries):
         self.opened, self.trained, self.recorded, self.methods = [], [], [], []
 
     @contextmanager
-    def open_model(self, spec: str):
+    def open_model(self, spec: str, home=None):
         self.opened.append(spec)
         if os.environ.get("REVERSEGEN_KILL_ON_OPEN"):
             os.kill(os.getpid(), signal.SIGKILL)
@@ -101,7 +101,8 @@ class ScriptedReverseGen(FailureQueries):
                                     "output": str(output)}) + "\n")
         return {"train_loss": 0.5 + round_no}
 
-    def record_proposer(self, folder, parent, round_no, metrics, settings, method="dpo") -> None:
+    def record_proposer(self, folder, parent, round_no, metrics, settings, method="dpo",
+                        home=None) -> None:
         self.recorded.append({"folder": str(folder), "parent": parent, "round": round_no})
 
 
@@ -110,7 +111,7 @@ def seeds(n: int = 6) -> pl.DataFrame:
 
 
 def run(options: dict[str, Any], frame: pl.DataFrame | None = None,
-        proposer_folder: str | None = None):
+        proposer_folder: str | None = None, home: Path | None = None):
     generator = ScriptedReverseGen(ScriptedReverseGen.parse_options(options))
     spec = f"vllm:{proposer_folder}" if proposer_folder else "scripted-proposer"
     models = {"proposer": ScriptedModel(propose, spec=spec),
@@ -118,7 +119,7 @@ def run(options: dict[str, Any], frame: pl.DataFrame | None = None,
               "oracle": ScriptedModel(answer, spec="scripted-oracle"),
               "solver": ScriptedModel(answer, spec="scripted-solver")}
     generator.models = models
-    ctx = scripted_context(generator, models)
+    ctx = scripted_context(generator, models, home=home)
     source = Input((seeds() if frame is None else frame).to_arrow(), {"kind": "test"})
     sink = MemorySink()
     run_stages(generator, source, None, ctx, LocalExecutor(), sink, Quiet())

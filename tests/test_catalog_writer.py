@@ -226,6 +226,20 @@ def test_export_round_trip(datagen_home: Path, tmp_path: Path) -> None:
             cat.export("fb", tmp_path / "x", "xml")
 
 
+def test_jsonl_export_is_one_record_per_line_for_any_reader(datagen_home: Path,
+                                                            tmp_path: Path) -> None:
+    import json
+
+    texts = ["next\u0085line", "line\u2028separator", "para\u2029graph", "plain\nnewline"]
+    with Catalog.open() as cat:
+        write(cat, "breaks", [{"id": str(i), "text": t} for i, t in enumerate(texts)])
+        out = cat.export("breaks", tmp_path / "out.jsonl", "jsonl")
+    lines = out.read_text(encoding="utf-8").splitlines()
+    assert len(lines) == len(texts)
+    assert sorted((json.loads(line) for line in lines), key=lambda r: r["id"]) == [
+        {"id": str(i), "text": t} for i, t in enumerate(texts)]
+
+
 def test_small_batches_are_written_as_full_row_groups(tmp_path: Path, monkeypatch) -> None:
     import pyarrow.parquet as pq
 

@@ -64,9 +64,9 @@ def exported(name: str, folder: Path) -> tuple[list[dict], list[dict]]:
     as_parquet = folder / "out.parquet"
     run("export", name, "-o", str(as_jsonl), "--force")
     run("export", name, "-o", str(as_parquet), "--force")
-    # JSON Lines ends records at "\n" only: U+0085 and U+2028 may stand raw inside strings
+    # U+0085 and U+2028 are escaped, so even str.splitlines() sees one record per line
     text = as_jsonl.read_text(encoding="utf-8")
-    lines = [json.loads(line) for line in text.split("\n") if line]
+    lines = [json.loads(line) for line in text.splitlines() if line]
     return lines, pq.read_table(as_parquet).to_pylist()
 
 

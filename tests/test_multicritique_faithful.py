@@ -7,6 +7,7 @@ model are in test_multicritique_embedded.py.
 
 from __future__ import annotations
 
+import os
 import re
 import tomllib
 from pathlib import Path
@@ -86,14 +87,21 @@ def test_judge_sees_other_agents_units_criteria_task_and_reference():
     for request in requests:
         text = user_text(request)
         labelled = unit_description(request)
-        context = text.split("The unit to label:")[0]
+        listed, to_label = text.split("The unit to label")
+        assert labelled in descriptions
         for other in descriptions:
-            assert (other in context) == (other != labelled), (labelled, other)
+            assert other in listed, (labelled, other)
+            assert (other in to_label) == (other == labelled), (labelled, other)
         assert "Answer the question correctly." in text  # the task description
         assert "A correct answer." in text  # the reference
         for name in CRITERIA_NAMES:
             assert name in text
         assert "Facts are right." in text  # criteria come with their descriptions
+    # one response's judge requests differ only after the list, so its prefix is read once
+    texts = [user_text(r) for r in requests]
+    shared = os.path.commonprefix(texts)
+    assert shared.endswith("The unit to label (number ")
+    assert all(len(t) - len(shared) < 300 for t in texts)
 
 
 def test_label_and_severity_levels_are_defined_in_the_prompts():

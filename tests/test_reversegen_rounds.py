@@ -106,7 +106,8 @@ def test_reference_oracle_with_a_solver_or_a_checker(datagen_home: Path, extra):
 
 def test_rounds_train_the_proposer_and_serve_the_next_round_from_its_folder(
         datagen_home: Path, folder: str):
-    generator, sink = scripted.run({"rounds": 3, **SMALL}, proposer_folder=folder)
+    home = datagen_home / "another-home"  # the build's home, not the process default
+    generator, sink = scripted.run({"rounds": 3, **SMALL}, proposer_folder=folder, home=home)
     rounds = sorted(sink.steps["rounds"], key=lambda r: r["round"])
     first, second, third = rounds
     assert first["proposer"] == f"vllm:{folder}" and first["proposer_folder"] == folder
@@ -119,7 +120,7 @@ def test_rounds_train_the_proposer_and_serve_the_next_round_from_its_folder(
     assert first["train_loss"] == 1.5 and not first["reused"]
     for row in rounds[:2]:
         trained = Path(row["trained_proposer"])
-        assert trained.parent == datagen_home / "reversegen" / "proposers"
+        assert trained.parent == home / "reversegen" / "proposers"
         assert (trained / MARKER).exists()
     assert {r["round"] for r in sink.rows} == {3}
     assert {c["proposer"] for c in sink.steps["candidates"] if c["round"] == 2} == {

@@ -425,6 +425,8 @@ class Catalog:
                 f"COPY (SELECT * FROM {quote_ident(info.table_name)}) "
                 f"TO {sql_string(partial)} ({options})"
             )
+            if fmt == "jsonl":
+                escape_line_breaks_in_strings(partial)
             os.replace(partial, target)
         finally:
             partial.unlink(missing_ok=True)
@@ -661,3 +663,24 @@ def _loaded(column: str, value: Any) -> Any:
         except ValueError:
             return value
     return value
+
+
+# Characters that JSON allows raw inside strings but that many line readers (Python's
+# ``str.splitlines``, JavaScript before ES2019) treat as line ends. UTF-8 never reuses
+# these byte sequences inside another character, so replacing bytes is exact.
+_RAW_LINE_BREAKS = {b"\xc2\x85": b"\\u0085", b"\xe2\x80\xa8": b"\\u2028",
+                    b"\xe2\x80\xa9": b"\\u2029"}
+
+
+def escape_line_breaks_in_strings(path: Path) -> None:
+    """Rewrite a JSON Lines file so every record is one line for any reader."""
+    escaped = path.with_name(path.name + ".escaped")
+    try:
+        with path.open("rb") as source, escaped.open("wb") as sink:
+            for line in source:
+                for raw, written in _RAW_LINE_BREAKS.items():
+                    line = line.replace(raw, written)
+                sink.write(line)
+        os.replace(escaped, path)
+    finally:
+        escaped.unlink(missing_ok=True)

@@ -133,9 +133,8 @@ def meta_critique(kit: StepKit, options: MultiCritiqueOptions, items: list[Item]
     for item in live(items):
         tagged, context = item.tagged.text(), item.crucial_context()
         everything = item.all_units()
-        for unit in everything:
-            others = [u for u in everything if u.id != unit.id]
-            text = prompts.meta_label(item.query, tagged, context, unit, others)
+        for index, unit in enumerate(everything):
+            text = prompts.meta_label(item.query, tagged, context, everything, index)
             request = step_request(options, "meta_label", text, schema, role="judge")
             asks.append(Ask("judge", request, item.input_id))
             units.append((item, unit))

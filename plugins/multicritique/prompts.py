@@ -111,17 +111,22 @@ def critique(
 
 
 def meta_label(
-    query: str, tagged_response: str, context: str, unit: Unit, others: Sequence[Unit]
+    query: str, tagged_response: str, context: str, units: Sequence[Unit], index: int
 ) -> str:
-    """One unit to label; the other reviewers' units are context, not to be labelled."""
-    other_block = "\n".join(f"- {format_unit(u)}" for u in others) or "(none)"
+    """Label ``units[index]``; every other unit on the response is context.
+
+    All units come first and the one to label last, so the judge's requests for one
+    response share everything but their last lines (a backend reads that prefix once).
+    """
+    unit_block = "\n".join(f"{i}. {format_unit(u)}" for i, u in enumerate(units, 1))
     return (
         "Several reviewers critiqued a response. Label one of their units with the level"
         " that fits it best, and give the reason.\n\n"
         f"{LABEL_LEVELS}\n\n{SEVERITY_LEVELS}\n\n"
         f"Query:\n{query}\n\n{context}\n\nResponse (tagged [S1], [S2], ...):\n{tagged_response}\n\n"
-        f"The other reviewers' units on this response (context only):\n{other_block}\n\n"
-        f"The unit to label:\n{format_unit(unit)}\n\n"
+        f"The reviewers' units on this response:\n{unit_block}\n\n"
+        f"The unit to label (number {index + 1}; the others are context only):\n"
+        f"{format_unit(units[index])}\n\n"
         "Answer in JSON with the keys label and reason."
     )
 

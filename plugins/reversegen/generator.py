@@ -129,13 +129,14 @@ class FailureQueries(Generator):
         if round_no == 1 and self.trains_after(1):
             require_folder(proposer)  # fail before sampling, not after a round
         same = proposer.spec in ctx.specs.get("proposer", ())
-        opener = nullcontext(ctx.model("proposer")) if same else self.open_model(proposer.spec)
+        opener = (nullcontext(ctx.model("proposer")) if same
+                  else self.open_model(proposer.spec, ctx.home))
         with opener as model:
             yield Proposer(proposer.spec, proposer.folder, model)
 
-    def open_model(self, spec: str) -> Any:
+    def open_model(self, spec: str, home: Path | None = None) -> Any:
         """A context manager serving ``spec`` (tests replace it with a scripted model)."""
-        return open_model(spec)
+        return open_model(spec, home)
 
     def train_proposer(self, table: Any, parent: str, output: Path,
                        settings: dict[str, Any], method: str = "dpo") -> dict[str, Any]:
@@ -144,9 +145,9 @@ class FailureQueries(Generator):
 
     def record_proposer(self, folder: Path, parent: str, round_no: int,
                         metrics: dict[str, Any], settings: dict[str, Any],
-                        method: str = "dpo") -> None:
+                        method: str = "dpo", home: Path | None = None) -> None:
         record_model(method, folder, parent, round_no, metrics, settings,
-                     {"dataset": "failure-queries", "generator": self.name})
+                     {"dataset": "failure-queries", "generator": self.name}, home)
 
 
 class FailureSFT(Generator):

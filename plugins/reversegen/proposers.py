@@ -74,11 +74,11 @@ def mark_finished(folder: Path, info: dict[str, Any]) -> None:
 
 
 @contextmanager
-def open_model(spec: str) -> Iterator[Model]:
+def open_model(spec: str, home: Path | None = None) -> Iterator[Model]:
     """A model served from ``spec`` for one stage (its calls go through the shared cache)."""
     from datagen.engine import Engine
 
-    with Engine([spec], home=datagen_home()) as engine:
+    with Engine([spec], home=home or datagen_home()) as engine:
         yield engine.models[0]
 
 
@@ -94,11 +94,11 @@ def run_training(method: str, rows: Any, parent: str, output: Path,
 
 def record_model(method: str, folder: Path, parent: str, round_no: int,
                  metrics: dict[str, Any], options: dict[str, Any],
-                 lineage: dict[str, Any]) -> None:
+                 lineage: dict[str, Any], home: Path | None = None) -> None:
     """One row in the catalog's ``models`` table with the proposer's lineage."""
     from datagen.catalog import Catalog
 
-    with Catalog.open(datagen_home()) as cat:
+    with Catalog.open(home or datagen_home()) as cat:
         cat.append_record("models", {
             "model_id": uuid.uuid4().hex, "path": str(folder), "base_model": parent,
             "dataset": lineage.get("dataset", ""), "version": lineage.get("version"),

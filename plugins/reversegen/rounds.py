@@ -57,7 +57,7 @@ def close_round(gen: FailureQueries, round_no: int, frame: pl.DataFrame,
     proposer = gen.proposer_for(round_no, ctx)
     trained, loss, reused = None, None, False
     if round_pairs and gen.trains_after(round_no):
-        trained, loss, reused = train_next(gen, round_no, proposer, round_pairs)
+        trained, loss, reused = train_next(gen, round_no, proposer, round_pairs, ctx.home)
     kit.record("rounds", [round_metrics(gen, round_no, ctx, proposer, len(round_pairs))
                           | {"train_loss": loss, "trained_proposer": trained, "reused": reused}])
     if round_no == gen.options.rounds:
@@ -78,21 +78,25 @@ def train_settings(gen: FailureQueries, method: str) -> dict[str, Any]:
 
 
 def train_next(gen: FailureQueries, round_no: int, proposer: Proposer,
-               round_pairs: list[dict[str, Any]]) -> tuple[str, float | None, bool]:
+               round_pairs: list[dict[str, Any]],
+               home: Path | None) -> tuple[str, float | None, bool]:
     """DPO the proposer on the round's pairs into its keyed folder, unless already done."""
     rows = [(p["prompt"], p["chosen"], p["rejected"]) for p in round_pairs]
     return train_once(gen, "dpo", round_no, require_folder(proposer), rows,
-                      preference_table(round_pairs))
+                      preference_table(round_pairs), home)
 
 
 def train_once(gen: FailureQueries, method: str, round_no: int, parent: str,
-               rows: Sequence[Sequence[str]], table: Any) -> tuple[str, float | None, bool]:
+               rows: Sequence[Sequence[str]], table: Any,
+               home: Path | None) -> tuple[str, float | None, bool]:
     """Train into the folder keyed by the inputs, or reuse it if a run already finished it.
+
+    Folders live under the build's datagen home (``ctx.home``; the default home when None).
 
     Returns (folder, training loss, reused).
     """
     settings = train_settings(gen, method)
-    folder = proposer_dir(proposer_key(method, parent, rows, settings))
+    folder = proposer_dir(proposer_key(method, parent, rows, settings), home)
     done = finished(folder)
     if done is not None:
         return str(folder), done.get("train_loss"), True
@@ -100,7 +104,7 @@ def train_once(gen: FailureQueries, method: str, round_no: int, parent: str,
     metrics = gen.train_proposer(table, parent, folder, settings, method)
     loss = metrics.get("train_loss", metrics.get("loss"))
     mark_finished(folder, {"train_loss": loss, "round": round_no, "parent": parent})
-    gen.record_proposer(folder, parent, round_no, metrics, settings, method)
+    gen.record_proposer(folder, parent, round_no, metrics, settings, method, home)
     return str(folder), loss, False
 
 

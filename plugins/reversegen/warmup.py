@@ -42,7 +42,8 @@ def warmup(gen: FailureQueries, frame: pl.DataFrame, ctx: GeneratorContext) -> B
     examples = warmup_examples(gen, seed_pool(frame))
     parent = require_folder(gen.proposer_for(1, ctx, warmed=False))
     rows = [(e["prompt"], e["completion"]) for e in examples]
-    folder, loss, reused = train_once(gen, "sft", 0, parent, rows, sft_table(examples))
+    folder, loss, reused = train_once(gen, "sft", 0, parent, rows, sft_table(examples),
+                                     ctx.home)
     kit = StepKit(ctx)
     kit.record("warmup", [{**e, "trained_proposer": folder, "train_loss": loss,
                            "reused": reused} for e in examples])

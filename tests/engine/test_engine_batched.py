@@ -15,6 +15,7 @@ import pytest
 from engine_helpers import embedded_path
 
 from datagen.engine import Call, Engine, RawAnswer
+from datagen.engine.backends.llama_sequence import Job
 from datagen.llm import ChatRequest
 
 pytestmark = pytest.mark.embedded
@@ -119,6 +120,37 @@ def test_shared_prompt_prefixes_are_reused_without_changing_answers():
     # cache can change the order of a sum and, rarely, a sampled token (docs/architecture.md).
     # A broken copy would change every answer that uses it.
     assert all(reused) and sum(a == b for a, b in zip(reused, fresh, strict=True)) >= 5
+
+
+def test_requests_sent_together_read_their_shared_prefix_once():
+    from datagen.engine.backends.llama_batch import BatchDecoder
+    from datagen.engine.backends.llama_model import LoadedModel
+
+    context = "Here is a long shared context about numbers and their properties. " * 12
+    requests = [ChatRequest.chat(f"{context}\nNow name one property of {n}.", max_tokens=8,
+                                 temperature=0.0) for n in (3, 4, 5, 6)]
+    calls = [Call(r, 0) for r in requests]
+    model = LoadedModel(embedded_path())
+    alone = []
+    for call in calls:
+        decoder = BatchDecoder(model, slots=1, n_ctx=512, threads=1)
+        alone.extend(decode_all(decoder, [call]))
+        decoder.close()
+    decoder = BatchDecoder(model, slots=4, n_ctx=512, threads=1)
+    answers: dict[int, str] = {}
+    for i, call in enumerate(calls):  # all admitted before the first step: three wait
+        decoder.admit(Job(call, lambda a, i=i: answers.__setitem__(i, a.text)))
+    assert len(decoder.waiting) == 3 and decoder.free_slots == 0
+    while decoder.busy:
+        decoder.step()
+    shared = len(model.prompt_tokens([{"role": "user", "content": context}])) - 10
+    assert decoder.prompt_tokens_copied >= 3 * shared
+    decoder.close()
+    model.close()
+    together = [answers[i] for i in range(4)]
+    assert all(together)
+    # as above: a copied prefix holds the same values; rarely a summing order flips a token
+    assert sum(a == b for a, b in zip(together, alone, strict=True)) >= 3
 
 
 KILLABLE_BUILD = """

@@ -8,11 +8,14 @@ Prompt prefixes are reused instead of re-read: a slot keeps the KV of its last s
 when that one ends, and a new request goes to the free slot whose kept tokens share the
 longest prefix with its prompt (the chat template's system prompt at least). When another
 slot holds a much longer shared prefix (the same query and response seen by another agent),
-its KV stream is copied over instead.
+its KV stream is copied over instead. A request whose prompt shares a long prefix with a
+prompt still being read (the judge's requests about one response, sent together) waits
+until that prefix is in the KV cache and then copies it, instead of reading it beside it.
 """
 
 from __future__ import annotations
 
+from collections import deque
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 
@@ -48,28 +51,64 @@ class BatchDecoder:
         self.slots = [Slot(seq) for seq in range(slots)]
         self.prompt_tokens_reused = 0  # read from the KV cache instead of decoded again
         self.prompt_tokens_copied = 0  # of those, copied over from another slot
+        # admitted jobs waiting for a prefix another slot is still reading; each holds a
+        # free slot, so a waiting job always has one when its prefix is ready
+        self.waiting: deque[tuple[Job, list[int]]] = deque()
 
     @property
     def free_slots(self) -> int:
-        return sum(slot.generation is None for slot in self.slots)
+        return sum(slot.generation is None for slot in self.slots) - len(self.waiting)
 
     @property
     def busy(self) -> bool:
-        return any(slot.generation is not None for slot in self.slots)
+        return bool(self.waiting) or any(slot.generation is not None for slot in self.slots)
 
     def admit(self, job: Job) -> None:
-        """Start a job in a free slot; a job that cannot start is answered with its error."""
+        """Start a job in a free slot (or queue it behind a prefix being read); a job that
+        cannot start is answered with its error."""
         try:
             messages = [m.as_dict() for m in job.call.request.messages]
             prompt = self.model.prompt_tokens(messages)
             if len(prompt) >= self.n_ctx:
                 raise ValueError(f"the prompt has {len(prompt)} tokens; the context holds"
                                  f" {self.n_ctx} per sequence (raise n_ctx in the model spec)")
+        except Exception as exc:
+            self._refuse(job, exc)
+            return
+        if self._prefix_coming(prompt):
+            self.waiting.append((job, prompt))
+        else:
+            self._start(job, prompt)
+
+    def _start(self, job: Job, prompt: list[int]) -> None:
+        try:
             slot = self._best_free_slot(prompt)
             slot.generation = Generation(job, self.model, prompt, self._reuse(slot, prompt))
         except Exception as exc:
-            job.finish(RawAnswer(error=f"llama.cpp could not start the request: {exc}",
-                                 finish_reason="error"))
+            self._refuse(job, exc)
+
+    @staticmethod
+    def _refuse(job: Job, exc: Exception) -> None:
+        job.finish(RawAnswer(error=f"llama.cpp could not start the request: {exc}",
+                             finish_reason="error"))
+
+    def _prefix_coming(self, prompt: list[int]) -> bool:
+        """Will a slot still reading its prompt soon hold a much longer prefix of ``prompt``
+        than any KV cache holds now?"""
+        now = max(shared_prefix(slot.history, prompt) for slot in self.slots)
+        coming = max((shared_prefix(slot.history + generation.pending, prompt)
+                      for slot, generation in self._active() if generation.pending),
+                     default=0)
+        return min(coming, len(prompt) - 1) >= now + MIN_COPIED_PREFIX
+
+    def _start_ready(self) -> None:
+        """Start the waiting jobs whose prefix has been read."""
+        for _ in range(len(self.waiting)):
+            job, prompt = self.waiting.popleft()
+            if self._prefix_coming(prompt):
+                self.waiting.append((job, prompt))
+            else:
+                self._start(job, prompt)
 
     def _best_free_slot(self, prompt: list[int]) -> Slot:
         free = [slot for slot in self.slots if slot.generation is None]
@@ -94,7 +133,10 @@ class BatchDecoder:
 
     def step(self) -> None:
         """Decode one batch and sample every sequence that has new logits."""
+        self._start_ready()
         sampled = self._fill_batch()
+        if self.batch.n_tokens == 0:
+            return
         status = self.lib.llama_decode(self.context.ctx, self.batch)
         if status != 0:
             self.fail_all(f"llama_decode returned {status}")
@@ -165,6 +207,10 @@ class BatchDecoder:
 
     def close(self) -> None:
         self.fail_all("the model was closed")
+        while self.waiting:
+            job, _ = self.waiting.popleft()
+            job.finish(RawAnswer(error="llama.cpp failed: the model was closed",
+                                 finish_reason="error"))
         if self.batch is not None:
             self.lib.llama_batch_free(self.batch)
             self.batch = None
