@@ -82,9 +82,11 @@ def unit(tags: list[str], criterion: str, description: str, severity: str) -> di
 
 
 def persona_of(request: ChatRequest) -> str:
-    """The system prompt's first words, to tell agents apart."""
-    system = next((m.content for m in request.messages if m.role == "system"), "")
-    return system
+    """The persona that closes a critique prompt ("" when the agent has none)."""
+    from datagen_plugins.multicritique.critics import PERSONA_LEAD
+
+    text = request.messages[-1].content
+    return text.rsplit(PERSONA_LEAD, 1)[1] if PERSONA_LEAD in text else ""
 
 
 def user_text(request: ChatRequest) -> str:

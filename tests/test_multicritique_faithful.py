@@ -366,3 +366,14 @@ def test_the_embedded_recipes_lower_budgets_each_with_its_reason():
         for key in lowered:
             line = next(x for x in section.splitlines() if x.startswith(f"{key} ="))
             assert "#" in line and len(line.split("#", 1)[1].strip()) > 15, line
+
+
+def test_agents_sharing_a_model_differ_only_in_the_role_that_closes_their_prompt():
+    _, model = run(by_agent_script(FOUR_AGENTS, FOUR_LABELS))
+    critiques = model.requests("critique")
+    assert len(critiques) == 4
+    texts = [user_text(r) for r in critiques]
+    shared = os.path.commonprefix(texts)
+    assert shared.rsplit("\n", 1)[-1].startswith("Review it in this role: ")
+    assert len({t[len(shared):] for t in texts}) == 4  # four roles, nothing else differs
+    assert all(m.role == "user" for r in critiques for m in r.messages)

@@ -23,6 +23,8 @@ from .requests import step_request
 
 Severities = dict[str, dict[int, int]]  # input id -> agent -> accumulated severity
 
+PERSONA_LEAD = "Review it in this role: "
+
 
 def agent_critiques(kit: StepKit, options: MultiCritiqueOptions, items: list[Item]) -> None:
     o = options
@@ -82,9 +84,10 @@ def _critique_request(
             **params,
         )
     chosen = options.persona(agent)
+    # The persona closes the prompt rather than opening it as a system prompt, so the four
+    # agents' requests about one response share everything before it (read once).
     return ChatRequest.chat(
-        text,
-        system=chosen.system,
+        f"{text}\n\n{PERSONA_LEAD}{chosen.system}",
         temperature=chosen.temperature,
         seed=options.seed + chosen.seed + 101 * (agent // len(options.personas)),
         **params,

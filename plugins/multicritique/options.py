@@ -39,7 +39,7 @@ class Persona(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     name: str
-    system: str
+    system: str  # the role, stated at the end of the agent's critique prompt
     temperature: float = Field(0.7, ge=0.0, le=2.0)
     seed: int = 0
 
