@@ -49,6 +49,21 @@ def test_vllm_in_process_batch_is_cached_and_reproducible(engine_home, vllm_mode
     check(fresh)
 
 
+def test_vllm_in_process_serves_batches_from_several_threads(engine_home, vllm_model):
+    from concurrent.futures import ThreadPoolExecutor
+
+    def ask(engine, i: int):
+        return engine.models[0].complete([ChatRequest.chat(
+            f"Name a fruit that starts with {'ABCDEF'[i]}.", max_tokens=8, temperature=0.7,
+            seed=i)])
+
+    # a build overlaps batches in threads; vLLM's LLM object must see them one at a time
+    with Engine([f"vllm:{vllm_model}?max_model_len=2048"], home=engine_home) as engine:
+        with ThreadPoolExecutor(6) as pool:
+            answers = list(pool.map(lambda i: ask(engine, i), range(6)))
+    assert all(a[0].ok and a[0].completion_tokens > 0 for a in answers)
+
+
 def test_vllm_server_with_structured_output(engine_home, vllm_server):
     with Engine([f"openai:smollm2@{vllm_server}"], home=engine_home) as engine:
         answers = engine.models[0].complete(batch())

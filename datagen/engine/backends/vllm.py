@@ -42,6 +42,9 @@ class VLLMBackend(Backend):
         self._llm: Any = None
         self._embedder: Any = None
         self._lock = threading.Lock()
+        # vLLM's LLM object is not thread-safe (its engine client shares one ZeroMQ socket:
+        # two threads calling it at once abort the process); batches take turns.
+        self._in_use = threading.Lock()
         if self.folder is not None:
             self.license = spec.param("license") or _card_license(self.folder) or self.license
 
@@ -76,11 +79,12 @@ class VLLMBackend(Backend):
 
     def answer(self, calls: Sequence[Call], done: DoneCallback) -> None:
         llm = self._engine()
-        started = time.perf_counter()
         conversations = [[m.as_dict() for m in c.request.messages] for c in calls]
         params = [sampling_params(call) for call in calls]
         try:
-            outputs = llm.chat(conversations, sampling_params=params, use_tqdm=False)
+            with self._in_use:
+                started = time.perf_counter()
+                outputs = llm.chat(conversations, sampling_params=params, use_tqdm=False)
         except Exception as exc:  # one bad batch must not end the build
             for index in range(len(calls)):
                 done(index, RawAnswer(error=f"vLLM failed: {exc}", finish_reason="error"))
@@ -91,7 +95,9 @@ class VLLMBackend(Backend):
 
     def embed(self, texts: Sequence[str]) -> list[list[float]]:
         """Mean-pooled embeddings from a second, pooling engine over the same weights."""
-        outputs = self._pooling_engine().embed(list(texts), use_tqdm=False)
+        engine = self._pooling_engine()
+        with self._in_use:
+            outputs = engine.embed(list(texts), use_tqdm=False)
         return [list(map(float, output.outputs.embedding)) for output in outputs]
 
     def _pooling_engine(self) -> Any:
