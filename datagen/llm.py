@@ -30,6 +30,7 @@ class ChatRequest:
     max_tokens: int = 256
     temperature: float = 0.0
     top_p: float = 1.0
+    top_k: int | None = None  # None: the backend's own default
     seed: int = 0
     sample_index: int = 0
     json_schema: Mapping[str, Any] | None = None

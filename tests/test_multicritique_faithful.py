@@ -245,13 +245,14 @@ def test_revision_sampling_is_the_papers_unless_overridden():
     script = by_agent_script(PREF_UNITS, PREF_LABELS, extra=revision_scores)
     _, model = run(script, generator=MultiCritiquePref, revision_samples=1)
     request = model.requests("revision")[0]
-    assert (request.temperature, request.top_p) == (1.0, 0.95)
+    assert (request.temperature, request.top_p, request.top_k) == (1.0, 0.95, 50)
+    assert model.requests("critique")[0].top_k is None  # other steps: the backend's default
     _, model = run(
         script, generator=MultiCritiquePref, revision_samples=1,
-        temperatures={"revision": 0.6}, top_p={"revision": 0.8},
+        temperatures={"revision": 0.6}, top_p={"revision": 0.8}, top_k={"revision": 20},
     )
     request = model.requests("revision")[0]
-    assert (request.temperature, request.top_p) == (0.6, 0.8)
+    assert (request.temperature, request.top_p, request.top_k) == (0.6, 0.8, 20)
 
 
 def test_revisers_get_the_tagged_response_and_the_complete_critique():

@@ -55,6 +55,7 @@ def call_key(kind: str, identity: str, call: Call) -> str:
         "top_p": request.top_p,
         "stop": list(request.stop),
         "schema": request.json_schema,
+        **({"top_k": request.top_k} if request.top_k is not None else {}),
         "seed": call.seed,
         "sample_index": request.sample_index,
         "attempt": call.attempt,

@@ -31,6 +31,7 @@ DEFAULT_TEMPERATURES = {
     "score": 0.0,
 }
 DEFAULT_TOP_P = {"revision": 0.95}
+DEFAULT_TOP_K = {"revision": 50}
 
 
 class Persona(BaseModel):
@@ -126,8 +127,9 @@ class MultiCritiqueOptions(GeneratorOptions):
     # sample is its own call (its own seed and sample index) even when revisers share a model
     revisers: int = Field(4, ge=1)
     revision_samples: int = Field(8, ge=1)
-    # top-k 50 of the paper has no request field here: backends use their own default
+    # per role, like temperatures; roles without one leave top-k to the backend's default
     top_p: dict[str, float] = Field(default_factory=dict)
+    top_k: dict[str, int] = Field(default_factory=dict)
 
     # meta-critique penalties L0..L6 and what the aggregation does with each label: keep
     # correct units, repair those whose only fault is fixable (criterion, severity,
@@ -171,9 +173,10 @@ class MultiCritiqueOptions(GeneratorOptions):
                 f"unknown temperature role {sorted(unknown)[0]!r};"
                 f" allowed: {', '.join(sorted(DEFAULT_TEMPERATURES))}"
             )
-        for role in self.top_p:
-            if role not in DEFAULT_TEMPERATURES:
-                raise ValueError(f"unknown top_p role {role!r}")
+        for name, roles in (("top_p", self.top_p), ("top_k", self.top_k)):
+            for role in roles:
+                if role not in DEFAULT_TEMPERATURES:
+                    raise ValueError(f"unknown {name} role {role!r}")
         return self
 
     def penalty(self, label: str) -> int:
@@ -191,6 +194,9 @@ class MultiCritiqueOptions(GeneratorOptions):
 
     def top_p_of(self, role: str) -> float:
         return self.top_p.get(role, DEFAULT_TOP_P.get(role, 1.0))
+
+    def top_k_of(self, role: str) -> int | None:
+        return self.top_k.get(role, DEFAULT_TOP_K.get(role))
 
     def persona(self, agent: int) -> Persona:
         return self.personas[agent % len(self.personas)]

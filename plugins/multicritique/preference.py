@@ -125,6 +125,7 @@ def revision_request(
         max_tokens=options.max_tokens.revision,
         temperature=options.temperature("revision"),
         top_p=options.top_p_of("revision"),
+        top_k=options.top_k_of("revision"),
         seed=options.seed + draw,
         sample_index=draw,
     )

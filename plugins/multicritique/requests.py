@@ -16,6 +16,7 @@ def step_request(
     """A structured request for ``step`` at the role's temperature and the build's seed."""
     params.setdefault("temperature", options.temperature(role))
     params.setdefault("top_p", options.top_p_of(role))
+    params.setdefault("top_k", options.top_k_of(role))
     params.setdefault("seed", options.seed)
     return ChatRequest.chat(
         user,

@@ -153,6 +153,18 @@ def test_requests_sent_together_read_their_shared_prefix_once():
     assert sum(a == b for a, b in zip(together, alone, strict=True)) >= 3
 
 
+def test_top_k_of_one_samples_the_greedy_answer(engine_home):
+    prompt = "Write one sentence about rivers."
+    with Engine(["embedded?instances=1"], home=engine_home) as engine:
+        greedy, hot_top1, hot = engine.models[0].complete([
+            ChatRequest.chat(prompt, max_tokens=16, temperature=0.0),
+            ChatRequest.chat(prompt, max_tokens=16, temperature=1.5, top_k=1, seed=3),
+            ChatRequest.chat(prompt, max_tokens=16, temperature=1.5, seed=3),
+        ])
+    assert hot_top1.text == greedy.text  # top-k 1 leaves only the likeliest token
+    assert hot.text != greedy.text  # without it, temperature 1.5 wanders
+
+
 KILLABLE_BUILD = """
 import json, sys
 from pathlib import Path

@@ -69,6 +69,29 @@ def test_cache_key_covers_sampling_params_and_model(engine_home):
     with open_engine(engine_home, specs=["scripted?name=other"]) as engine:
         engine.models[0].complete(requests(2))
         assert len(ScriptedBackend.calls) == 2
+    with open_engine(engine_home) as engine:
+        engine.models[0].complete(requests(2, top_k=50))
+        assert len(ScriptedBackend.calls) == 2
+
+
+def test_an_unset_top_k_keeps_the_cache_keys_of_requests_without_one():
+    from datagen.engine import Call
+    from datagen.engine.cache import call_key
+
+    plain, unset = ChatRequest.chat("hi"), ChatRequest.chat("hi", top_k=None)
+    assert call_key("k", "m", Call(plain, 1)) == call_key("k", "m", Call(unset, 1))
+    assert call_key("k", "m", Call(plain, 1)) != call_key("k", "m", Call(
+        ChatRequest.chat("hi", top_k=40), 1))
+
+
+def test_openai_requests_carry_top_k_only_when_set():
+    from datagen.engine import Call
+    from datagen.engine.backends.openai import OpenAIBackend
+
+    spec = parse_model_spec("openai:m@http://127.0.0.1:9/v1?seed=on")
+    backend = OpenAIBackend(spec, home=None)
+    assert "top_k" not in backend.body(Call(ChatRequest.chat("hi"), 1))
+    assert backend.body(Call(ChatRequest.chat("hi", top_k=50), 1))["top_k"] == 50
 
 
 def test_same_spec_twice_shares_one_backend(engine_home):

@@ -61,7 +61,12 @@ def test_vllm_in_process_serves_batches_from_several_threads(engine_home, vllm_m
     with Engine([f"vllm:{vllm_model}?max_model_len=2048"], home=engine_home) as engine:
         with ThreadPoolExecutor(6) as pool:
             answers = list(pool.map(lambda i: ask(engine, i), range(6)))
+        prompt = "Write one sentence about rivers."
+        greedy, top1 = engine.models[0].complete([
+            ChatRequest.chat(prompt, max_tokens=12, temperature=0.0),
+            ChatRequest.chat(prompt, max_tokens=12, temperature=1.5, top_k=1, seed=3)])
     assert all(a[0].ok and a[0].completion_tokens > 0 for a in answers)
+    assert top1.text == greedy.text  # top-k 1 leaves only the likeliest token
 
 
 def test_vllm_server_with_structured_output(engine_home, vllm_server):

@@ -89,7 +89,7 @@ def draw_chain(lib: Any, call: Call) -> Any:
         samplers = [lib.llama_sampler_init_greedy()]
     else:
         samplers = [
-            lib.llama_sampler_init_top_k(TOP_K),
+            lib.llama_sampler_init_top_k(TOP_K if request.top_k is None else request.top_k),
             lib.llama_sampler_init_top_p(request.top_p, 1),
             lib.llama_sampler_init_min_p(MIN_P, 1),
             lib.llama_sampler_init_temp(request.temperature),

@@ -152,6 +152,8 @@ class OpenAIBackend(Backend):
             "temperature": request.temperature,
             "top_p": request.top_p,
         }
+        if request.top_k is not None:  # not in OpenAI's API; vLLM and llama.cpp read it
+            body["top_k"] = request.top_k
         if self.sends_seeds:
             body["seed"] = call.seed
         if request.stop:

@@ -143,6 +143,7 @@ def sampling_params(call: Call) -> Any:
         "max_tokens": request.max_tokens,
         "temperature": request.temperature,
         "top_p": request.top_p,
+        "top_k": request.top_k if request.top_k is not None else 0,  # 0: all tokens
         "seed": call.seed,
         "stop": list(request.stop) or None,
     }
