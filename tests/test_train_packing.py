@@ -144,7 +144,10 @@ def test_the_learning_rate_follows_the_square_root_of_the_step_size():
     assert 1 < small.lr_scale < packed.lr_scale <= 4
     settings = speed.choose(options(learning_rate=1e-4), "sft")
     assert speed.apply_plan(settings, packed, options(learning_rate=1e-4)).lr_scale == 1.0
-    assert "learning rate x" in settings.notes[-1]
+    assert "learning rate x" not in settings.notes[-1]  # the user's rate is used as given
+    settings = speed.choose(options(), "sft")
+    assert speed.apply_plan(settings, packed, options()).lr_scale == packed.lr_scale
+    assert f"learning rate x{packed.lr_scale:.2f}" in settings.notes[-1]
 
 
 def test_progress_counts_real_tokens_of_packed_rows_and_their_padding():

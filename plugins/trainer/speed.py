@@ -76,10 +76,12 @@ class StepPlan:
     tokens_per_step: int
     lr_scale: float = 1.0
 
-    def describe(self) -> str:
-        return (f"{self.steps_per_epoch} steps an epoch of ~{self.tokens_per_step:,} tokens "
-                f"({self.micro_rows} rows x {self.grad_accum} accumulated); learning rate "
-                f"x{self.lr_scale:.2f} for that step size")
+    def describe(self, scales_lr: bool = True) -> str:
+        steps = (f"{self.steps_per_epoch} steps an epoch of ~{self.tokens_per_step:,} tokens "
+                 f"({self.micro_rows} rows x {self.grad_accum} accumulated)")
+        if not scales_lr:  # the user chose the learning rate
+            return steps
+        return f"{steps}; learning rate x{self.lr_scale:.2f} for that step size"
 
 
 def has_module(name: str) -> bool:
@@ -263,7 +265,8 @@ def largest_divisor_up_to(number: int, limit: int) -> int:
 def apply_plan(settings: Settings, plan: StepPlan, options: TrainerOptions) -> Settings:
     settings.batch_size, settings.grad_accum = plan.micro_rows, plan.grad_accum
     settings.lr_scale = plan.lr_scale if options.learning_rate is None else 1.0
-    settings.notes.append(f"optimizer steps: {plan.describe()}")
+    settings.notes.append(
+        f"optimizer steps: {plan.describe(scales_lr=options.learning_rate is None)}")
     return settings
 
 
