@@ -40,6 +40,7 @@ class RawAnswer:
     completion_tokens: int = 0
     error: str | None = None
     seconds: float = 0.0
+    reused_prompt_tokens: int = 0  # of prompt_tokens, those a KV cache held (not read again)
 
 
 DoneCallback = Callable[[int, RawAnswer], None]

@@ -85,6 +85,9 @@ class Engine:
             else:
                 c.calls += 1
                 c.prompt_tokens += answer.prompt_tokens
+                if answer.reused_prompt_tokens:
+                    c.extra["prompt_tokens_reused"] = (
+                        c.extra.get("prompt_tokens_reused", 0) + answer.reused_prompt_tokens)
                 c.completion_tokens += answer.completion_tokens
                 c.model_seconds += answer.seconds
             if failed:

@@ -153,6 +153,18 @@ def test_requests_sent_together_read_their_shared_prefix_once():
     assert sum(a == b for a, b in zip(together, alone, strict=True)) >= 3
 
 
+def test_the_build_counts_prompt_tokens_read_from_the_kv_cache(engine_home):
+    context = "A long shared context about the rivers of Europe and their bridges. " * 10
+    with Engine(["embedded?instances=1&slots=2"], home=engine_home) as engine:
+        first, second = engine.models[0].complete([
+            ChatRequest.chat(f"{context}\nName one river.", max_tokens=4),
+            ChatRequest.chat(f"{context}\nName one bridge.", max_tokens=4)])
+        reused = engine.counters.extra.get("prompt_tokens_reused", 0)
+    assert first.ok and second.ok
+    assert reused >= 100  # the second read the shared context from the first one's cache
+    assert reused < engine.counters.prompt_tokens
+
+
 def test_top_k_of_one_samples_the_greedy_answer(engine_home):
     prompt = "Write one sentence about rivers."
     with Engine(["embedded?instances=1"], home=engine_home) as engine:

@@ -28,6 +28,7 @@ class Generation:
         self.model = model
         self.prompt = prompt
         self.pending = prompt[reused:]  # prompt tokens not in the KV cache yet
+        self.reused = reused
         self.next_token: int | None = None  # sampled, not yet decoded
         self.generated = 0
         self.text = bytearray()
@@ -69,6 +70,7 @@ class Generation:
             prompt_tokens=len(self.prompt),
             completion_tokens=self.generated,
             seconds=time.perf_counter() - self.started,
+            reused_prompt_tokens=self.reused,
         )
 
     def close(self) -> None:
