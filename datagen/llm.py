@@ -107,3 +107,7 @@ class UsageCounters:
     retries: int = 0
     model_seconds: float = 0.0
     extra: dict[str, float] = field(default_factory=dict)
+
+    def tally(self, name: str, amount: float = 1) -> None:
+        """Add ``amount`` to the named counter in ``extra`` (created at zero)."""
+        self.extra[name] = self.extra.get(name, 0) + amount

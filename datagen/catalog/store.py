@@ -15,7 +15,7 @@ from __future__ import annotations
 import os
 import re
 from dataclasses import dataclass, field
-from urllib.parse import urlsplit
+from urllib.parse import SplitResult, urlsplit
 
 from datagen.errors import UsageError
 
@@ -126,9 +126,8 @@ def s3_secret_sql() -> str:
     region = os.environ.get("AWS_REGION") or os.environ.get("AWS_DEFAULT_REGION")
     if region:
         parts.append(f"REGION {sql_string(region)}")
-    endpoint = _endpoint()
-    if endpoint:
-        url = urlsplit(endpoint if "://" in endpoint else "https://" + endpoint)
+    url = _endpoint()
+    if url:
         parts.append(f"ENDPOINT {sql_string(url.netloc)}")
         parts.append("URL_STYLE 'path'")
         parts.append(f"USE_SSL {'false' if url.scheme == 'http' else 'true'}")
@@ -140,8 +139,12 @@ def redact_any(text: str) -> str:
     return SharedStore(metadata=os.environ.get(CATALOG_VAR, ""), data="").redact(text)
 
 
-def _endpoint() -> str | None:
-    return os.environ.get("AWS_ENDPOINT_URL_S3") or os.environ.get("AWS_ENDPOINT_URL") or None
+def _endpoint() -> SplitResult | None:
+    """The S3 endpoint from ``AWS_ENDPOINT_URL_S3``/``AWS_ENDPOINT_URL`` (https if bare)."""
+    endpoint = os.environ.get("AWS_ENDPOINT_URL_S3") or os.environ.get("AWS_ENDPOINT_URL")
+    if not endpoint:
+        return None
+    return urlsplit(endpoint if "://" in endpoint else "https://" + endpoint)
 
 
 def arrow_s3():  # -> pyarrow.fs.S3FileSystem (pyarrow is imported lazily)
@@ -154,9 +157,8 @@ def arrow_s3():  # -> pyarrow.fs.S3FileSystem (pyarrow is imported lazily)
         "session_token": os.environ.get("AWS_SESSION_TOKEN"),
         "region": os.environ.get("AWS_REGION") or os.environ.get("AWS_DEFAULT_REGION"),
     }
-    endpoint = _endpoint()
-    if endpoint:
-        url = urlsplit(endpoint if "://" in endpoint else "https://" + endpoint)
+    url = _endpoint()
+    if url:
         options.update(endpoint_override=url.netloc, scheme=url.scheme)
     options = {key: value for key, value in options.items() if value}
     # A slow store finishing a large part must not be asked twice (see lake.HTTP_TIMEOUT_S).

@@ -73,9 +73,7 @@ class Engine:
     def _count_retry(self) -> None:
         with self._lock:
             self.counters.retries += 1
-            self.counters.extra["transport_retries"] = (
-                self.counters.extra.get("transport_retries", 0) + 1
-            )
+            self.counters.tally("transport_retries")
 
     def record(self, answer: RawAnswer, *, cached: bool, failed: bool) -> None:
         with self._lock:
@@ -86,8 +84,7 @@ class Engine:
                 c.calls += 1
                 c.prompt_tokens += answer.prompt_tokens
                 if answer.reused_prompt_tokens:
-                    c.extra["prompt_tokens_reused"] = (
-                        c.extra.get("prompt_tokens_reused", 0) + answer.reused_prompt_tokens)
+                    c.tally("prompt_tokens_reused", answer.reused_prompt_tokens)
                 c.completion_tokens += answer.completion_tokens
                 c.model_seconds += answer.seconds
             if failed:
@@ -97,9 +94,8 @@ class Engine:
 
     def count_embeddings(self, *, calls: int, hits: int) -> None:
         with self._lock:
-            extra = self.counters.extra
-            extra["embedding_calls"] = extra.get("embedding_calls", 0) + calls
-            extra["embedding_cache_hits"] = extra.get("embedding_cache_hits", 0) + hits
+            self.counters.tally("embedding_calls", calls)
+            self.counters.tally("embedding_cache_hits", hits)
 
     def count_structured_retry(self) -> None:
         with self._lock:

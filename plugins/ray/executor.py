@@ -156,4 +156,4 @@ def _add(total: UsageCounters, delta: UsageCounters) -> None:
                   "retries", "model_seconds"):
         setattr(total, field, getattr(total, field) + getattr(delta, field))
     for key, value in delta.extra.items():
-        total.extra[key] = total.extra.get(key, 0) + value
+        total.tally(key, value)

@@ -211,3 +211,18 @@ def test_progress_on_a_terminal_rewrites_one_line(engine_home):
     printed = terminal.getvalue()
     assert printed.count("\n") == 1 and printed.endswith("\n")
     assert printed.count("\r\x1b[2K") >= 3 and "cache hits 0" in printed
+
+
+def test_planned_prefix_equals_the_prefix_of_the_joined_tokens():
+    import random
+
+    from datagen.engine.backends.llama_batch import planned_prefix, shared_prefix
+
+    rng = random.Random(7)
+    for _ in range(500):
+        history = [rng.randint(0, 3) for _ in range(rng.randint(0, 6))]
+        pending = [rng.randint(0, 3) for _ in range(rng.randint(0, 6))]
+        joined = history + pending
+        cut = rng.randint(0, len(joined))
+        prompt = joined[:cut] + [rng.randint(0, 3) for _ in range(rng.randint(0, 4))]
+        assert planned_prefix(history, pending, prompt) == shared_prefix(joined, prompt)

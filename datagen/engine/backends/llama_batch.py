@@ -96,7 +96,7 @@ class BatchDecoder:
         """Will a slot still reading its prompt soon hold a much longer prefix of ``prompt``
         than any KV cache holds now?"""
         now = max(shared_prefix(slot.history, prompt) for slot in self.slots)
-        coming = max((shared_prefix(slot.history + generation.pending, prompt)
+        coming = max((planned_prefix(slot.history, generation.pending, prompt)
                       for slot, generation in self._active() if generation.pending),
                      default=0)
         return min(coming, len(prompt) - 1) >= now + MIN_COPIED_PREFIX
@@ -215,6 +215,15 @@ class BatchDecoder:
             self.lib.llama_batch_free(self.batch)
             self.batch = None
         self.context.close()
+
+
+def planned_prefix(history: list[int], pending: list[int], prompt: list[int]) -> int:
+    """``shared_prefix(history + pending, prompt)`` without building the joined list (this
+    runs for every waiting request at every decoding step)."""
+    kept = shared_prefix(history, prompt)
+    if kept < len(history):
+        return kept
+    return kept + shared_prefix(pending, prompt[kept:])
 
 
 def shared_prefix(a: list[int], b: list[int]) -> int:
