@@ -108,6 +108,18 @@ def test_llama_cpp_server_plain_and_structured(engine_home, llama_server):
     assert structured.ok and structured.data["score"] in (1, 2, 3, 4, 5)
 
 
+def test_llama_cpp_server_samples_with_seeds_and_top_k(engine_home, llama_server):
+    prompt = "Write one sentence about rivers."
+    with Engine([f"openai:{llama_server}"], home=engine_home) as engine:
+        free = engine.models[0].complete([ChatRequest.chat(
+            prompt, max_tokens=12, temperature=1.5, seed=s) for s in range(4)])
+        top1 = engine.models[0].complete([ChatRequest.chat(
+            prompt, max_tokens=12, temperature=1.5, top_k=1, seed=s) for s in range(4)])
+    assert all(a.ok and a.completion_tokens > 0 for a in free + top1)
+    assert len({a.text for a in free}) >= 3  # each seed samples its own sentence
+    assert len({a.text for a in top1}) == 1  # top-k 1 reached the server: only the likeliest
+
+
 def test_parallel_model_loads_leave_stdout_and_stderr_alone(engine_home):
     before = [os.fstat(fd)[:3] for fd in (1, 2)]
     streams = (sys.stdout, sys.stderr)
