@@ -173,18 +173,25 @@ def test_two_machines_commit_at_once(shared: SharedCatalog, tmp_path):
 def test_sql_reads_a_version_while_another_is_written(shared: SharedCatalog, tmp_path):
     source = write_jsonl(tmp_path / "rows.jsonl", 300, "x")
     run_cli(["import", str(source), "-n", "live"], tmp_path / "home", shared.env)
-    writer = start_writer(shared, tmp_path / "writer", "w", 3, time.time(), "live")
     query = (  # the latest version seen must be one committed in full, never a part of one
         "SELECT (SELECT count(*) FROM live) AS n, (SELECT list(rows ORDER BY version) "
         "FROM versions WHERE dataset = 'live') AS committed, "
         '(SELECT count(*) FROM "live@1") AS first'
     )
     seen: list[int] = []
-    while writer.poll() is None or not seen:
+
+    def read() -> None:
         out = run_cli(["sql", query, "--format", "json"], tmp_path / "reader", shared.env)
         row = json.loads(out.stdout)[0]
         assert row["n"] in row["committed"] and row["first"] == 300
         seen.append(row["n"])
+
+    read()  # before the writer starts (reading only after it could miss version 1)
+    writer = start_writer(shared, tmp_path / "writer", "w", 3, time.time(), "live")
+    while True:  # at least once after the writer started, then as long as it runs
+        read()
+        if writer.poll() is not None:
+            break
     assert writer.wait(timeout=300) == 0, writer.stderr.read()
     assert {300} <= set(seen)
 
