@@ -153,6 +153,67 @@ def test_requests_sent_together_read_their_shared_prefix_once():
     assert sum(a == b for a, b in zip(together, alone, strict=True)) >= 3
 
 
+def test_a_prompt_that_left_its_slot_is_restored_from_the_prefix_store():
+    """One slot, and two other prompts in between: the slot's KV no longer holds the
+    shared context, the store does, and a second context of the same model finds it."""
+    from datagen.engine.backends.llama_batch import BatchDecoder
+    from datagen.engine.backends.llama_model import LoadedModel
+    from datagen.engine.backends.llama_prefixes import PrefixStore
+
+    context = "A long case file about the harbours of the Baltic Sea and their ships. " * 10
+    first, second = (ChatRequest.chat(f"{context}\nName {what}.", max_tokens=8,
+                                      temperature=0.0) for what in ("one harbour", "one ship"))
+    between = [ChatRequest.chat(f"Count from {n} to {n + 9}.", max_tokens=8) for n in (1, 2)]
+    model = LoadedModel(embedded_path())
+    plain = BatchDecoder(model, slots=1, n_ctx=512, threads=1)
+    expected = decode_all(plain, [Call(second, 0)])
+    plain.close()
+    store = PrefixStore(model.lib, 64 << 20)
+    writer = BatchDecoder(model, slots=1, n_ctx=512, threads=1, prefixes=store)
+    decode_all(writer, [Call(r, 0) for r in (first, *between)])
+    assert writer.prompt_tokens_restored == 0 and len(store) == 1  # short prompts not kept
+    reader = BatchDecoder(model, slots=1, n_ctx=512, threads=1, prefixes=store)
+    answer = decode_all(reader, [Call(second, 0)])
+    shared = len(model.prompt_tokens([{"role": "user", "content": context}])) - 10
+    assert reader.prompt_tokens_restored >= shared
+    writer.close()
+    reader.close()
+    model.close()
+    assert answer == expected  # restored KV holds the values the prompt would have given
+
+
+def test_the_prefix_store_keeps_its_byte_budget_and_drops_covered_prompts():
+    from datagen.engine.backends.llama_batch import BatchDecoder
+    from datagen.engine.backends.llama_model import LoadedModel
+    from datagen.engine.backends.llama_prefixes import PrefixStore
+
+    model = LoadedModel(embedded_path())
+    decoder = BatchDecoder(model, slots=1, n_ctx=512, threads=1)
+    base = "Notes on the weather in several mountain villages over one long year. " * 6
+    prompts = [base, base + "More notes about the rivers below those villages. " * 6]
+    sizes = []
+    for text in prompts:
+        decode_all(decoder, [Call(ChatRequest.chat(text, max_tokens=1), 0)])
+        store = PrefixStore(model.lib, 1 << 30)
+        store.keep(decoder.context.ctx, 0, decoder.slots[0].history)
+        sizes.append(store.bytes)
+    store = PrefixStore(model.lib, sizes[1] + sizes[0] // 2)  # room for the longer one only
+    for text in prompts:
+        decode_all(decoder, [Call(ChatRequest.chat(text, max_tokens=1), 0)])
+        store.keep(decoder.context.ctx, 0, decoder.slots[0].history)
+    tokens = decoder.slots[0].history
+    assert len(store) == 1 and store.bytes == sizes[1] <= store.budget_bytes
+    assert store.longest(tokens)[1] == len(tokens)
+    full = PrefixStore(model.lib, 1 << 30)
+    for text in reversed(prompts):  # the shorter one is covered by the longer one
+        decode_all(decoder, [Call(ChatRequest.chat(text, max_tokens=1), 0)])
+        if full.wants(decoder.slots[0].history):
+            full.keep(decoder.context.ctx, 0, decoder.slots[0].history)
+    assert len(full) == 1 and full.bytes == sizes[1]
+    decoder.close()
+    model.close()
+
+
 def test_the_build_counts_prompt_tokens_read_from_the_kv_cache(engine_home):
     context = "A long shared context about the rivers of Europe and their bridges. " * 10
     with Engine(["embedded?instances=1&slots=2"], home=engine_home) as engine:

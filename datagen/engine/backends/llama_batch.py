@@ -11,6 +11,8 @@ slot holds a much longer shared prefix (the same query and response seen by anot
 its KV stream is copied over instead. A request whose prompt shares a long prefix with a
 prompt still being read (the judge's requests about one response, sent together) waits
 until that prefix is in the KV cache and then copies it, instead of reading it beside it.
+Prompts that left their slot stay in a ``PrefixStore`` in host memory, so a later step
+that starts the same way (the same response, critiqued and then judged) restores them.
 """
 
 from __future__ import annotations
@@ -21,11 +23,14 @@ from dataclasses import dataclass, field
 
 from datagen.engine.backend import RawAnswer
 from datagen.engine.backends.llama_model import LoadedModel
+from datagen.engine.backends.llama_prefixes import PrefixStore, shared_prefix
 from datagen.engine.backends.llama_sequence import Generation, Job
 
 # Copying a KV stream moves the whole stream; below this many extra shared tokens,
 # re-reading them is about as cheap.
 MIN_COPIED_PREFIX = 64
+# Restoring from host memory copies only the entry; worth it for a few tokens more.
+MIN_RESTORED_PREFIX = 16
 
 
 @dataclass
@@ -39,7 +44,7 @@ class BatchDecoder:
     """One context decoding up to ``slots`` sequences together."""
 
     def __init__(self, model: LoadedModel, *, slots: int, n_ctx: int, threads: int,
-                 n_batch: int = 512):
+                 n_batch: int = 512, prefixes: PrefixStore | None = None):
         self.model = model
         self.lib = model.lib
         self.n_ctx = n_ctx
@@ -49,8 +54,10 @@ class BatchDecoder:
         self.memory = self.lib.llama_get_memory(self.context.ctx)
         self.batch = self.lib.llama_batch_init(n_batch, 0, 1)
         self.slots = [Slot(seq) for seq in range(slots)]
+        self.prefixes = prefixes
         self.prompt_tokens_reused = 0  # read from the KV cache instead of decoded again
         self.prompt_tokens_copied = 0  # of those, copied over from another slot
+        self.prompt_tokens_restored = 0  # of those, restored from the prefix store
         # admitted jobs waiting for a prefix another slot is still reading; each holds a
         # free slot, so a waiting job always has one when its prefix is ready
         self.waiting: deque[tuple[Job, list[int]]] = deque()
@@ -96,6 +103,8 @@ class BatchDecoder:
         """Will a slot still reading its prompt soon hold a much longer prefix of ``prompt``
         than any KV cache holds now?"""
         now = max(shared_prefix(slot.history, prompt) for slot in self.slots)
+        if self.prefixes is not None:
+            now = max(now, self.prefixes.longest(prompt)[1])
         coming = max((planned_prefix(slot.history, generation.pending, prompt)
                       for slot, generation in self._active() if generation.pending),
                      default=0)
@@ -115,7 +124,7 @@ class BatchDecoder:
         return max(free, key=lambda slot: shared_prefix(slot.history, prompt))
 
     def _reuse(self, slot: Slot, prompt: list[int]) -> int:
-        """Keep (or copy in) the longest cached prefix of ``prompt``; return its length."""
+        """Keep (or copy or restore) the longest cached prefix of ``prompt``; its length."""
         limit = len(prompt) - 1  # the last prompt token is decoded again for its logits
         kept = min(shared_prefix(slot.history, prompt), limit)
         donor = max((s for s in self.slots if s is not slot), default=None,
@@ -126,10 +135,27 @@ class BatchDecoder:
                 self.lib.llama_memory_seq_cp(self.memory, donor.seq, slot.seq, -1, -1)
                 kept = copied
                 self.prompt_tokens_copied += copied
+                slot.history = list(donor.history)
+        kept = self._restore(slot, prompt, kept, limit)
         self.lib.llama_memory_seq_rm(self.memory, slot.seq, kept, -1)
         self.prompt_tokens_reused += kept
         slot.history = prompt[:kept]
         return kept
+
+    def _restore(self, slot: Slot, prompt: list[int], kept: int, limit: int) -> int:
+        """Load a longer prefix from the store into ``slot``, if it has one."""
+        if self.prefixes is None:
+            return kept
+        entry, stored = self.prefixes.longest(prompt)
+        stored = min(stored, limit)
+        if entry is None or stored < kept + MIN_RESTORED_PREFIX:
+            return kept
+        if not self.prefixes.restore(self.context.ctx, entry, slot.seq):
+            self.lib.llama_memory_seq_rm(self.memory, slot.seq, -1, -1)  # nothing half-loaded
+            slot.history = []
+            return 0
+        self.prompt_tokens_restored += stored
+        return stored
 
     def step(self) -> None:
         """Decode one batch and sample every sequence that has new logits."""
@@ -194,7 +220,17 @@ class BatchDecoder:
         assert generation is not None
         slot.generation = None
         generation.close()
+        if answer.error is None:
+            self._keep_prompt(slot, generation.prompt)
         generation.job.finish(answer)
+
+    def _keep_prompt(self, slot: Slot, prompt: list[int]) -> None:
+        """Save the slot's prompt to the store (what it generated is rarely read again)."""
+        if self.prefixes is None or not self.prefixes.wants(prompt):
+            return
+        self.lib.llama_memory_seq_rm(self.memory, slot.seq, len(prompt), -1)
+        slot.history = slot.history[: len(prompt)]
+        self.prefixes.keep(self.context.ctx, slot.seq, prompt)
 
     def fail_all(self, error: str) -> None:
         """Answer every sequence in flight with ``error`` and forget their KV."""
@@ -224,13 +260,3 @@ def planned_prefix(history: list[int], pending: list[int], prompt: list[int]) ->
     if kept < len(history):
         return kept
     return kept + shared_prefix(pending, prompt[kept:])
-
-
-def shared_prefix(a: list[int], b: list[int]) -> int:
-    """How many leading tokens ``a`` and ``b`` have in common."""
-    n = 0
-    for x, y in zip(a, b, strict=False):
-        if x != y:
-            break
-        n += 1
-    return n

@@ -21,6 +21,7 @@ from datagen.engine.backends.llama_batch import BatchDecoder
 from datagen.engine.backends.llama_embed import LlamaEmbedder
 from datagen.engine.backends.llama_model import LoadedModel, llama_cpp_module
 from datagen.engine.backends.llama_pool import Countdown, DecoderPool
+from datagen.engine.backends.llama_prefixes import PrefixStore
 from datagen.engine.backends.llama_sequence import Job
 from datagen.engine.cache import weights_digest
 from datagen.errors import MissingExtra, NotFound, UsageError
@@ -37,6 +38,7 @@ class GGUFBackend(Backend):
         "threads": "threads per context (default 1, the fastest per core)",
         "slots": "sequences each context decodes together (default 8)",
         "n_ctx": "context length in tokens of each sequence (default 2048)",
+        "prefix_mb": "host memory keeping finished prompts' KV for reuse (default 1024; 0: off)",
     }
 
     def __init__(self, spec, *, home: Path):
@@ -48,10 +50,12 @@ class GGUFBackend(Backend):
         self.instances = spec.int_param("instances", max(1, usable_cores() // self.threads)) or 1
         self.slots = spec.int_param("slots", 8) or 1
         self.n_ctx = spec.int_param("n_ctx", 2048)
+        self.prefix_mb = spec.int_param("prefix_mb", 1024)
         self._pool: DecoderPool | None = None
         self._model: LoadedModel | None = None
         self._load_error: Exception | None = None
         self._embedder: LlamaEmbedder | None = None
+        self._prefixes: PrefixStore | None = None
         self._lock = threading.Lock()
 
     def embed(self, texts: Sequence[str]) -> list[list[float]]:
@@ -107,8 +111,12 @@ class GGUFBackend(Backend):
             if self._load_error is not None:
                 raise self._load_error
             model = self._model
-        assert model is not None
-        return BatchDecoder(model, slots=self.slots, n_ctx=self.n_ctx, threads=self.threads)
+            assert model is not None
+            if self._prefixes is None:
+                self._prefixes = PrefixStore(model.lib, self.prefix_mb << 20)
+            prefixes = self._prefixes
+        return BatchDecoder(model, slots=self.slots, n_ctx=self.n_ctx, threads=self.threads,
+                            prefixes=prefixes)
 
     def close(self) -> None:
         with self._lock:
@@ -122,6 +130,7 @@ class GGUFBackend(Backend):
         with self._lock:
             model, self._model = self._model, None
             self._load_error = None
+            self._prefixes = None
         if model is not None:
             model.close()
 
