@@ -94,10 +94,13 @@ def user_text(request: ChatRequest) -> str:
 
 
 def unit_description(request: ChatRequest) -> str:
-    """The description of the unit a meta_label request is about."""
-    labelled = user_text(request).split("The unit to label")[-1]
-    match = re.search(r"flaw: (.*?); suggestion:", labelled)
-    return match.group(1) if match else ""
+    """The description of the unit a meta_label request is about (named by its number)."""
+    text = user_text(request)
+    number = re.search(r"The unit to label: number (\d+)", text)
+    if number is None:
+        return ""
+    listed = re.search(rf"^{number.group(1)}\. .*?flaw: (.*?); suggestion:", text, re.MULTILINE)
+    return listed.group(1) if listed else ""
 
 
 class ScriptedModel(BaseScriptedModel):

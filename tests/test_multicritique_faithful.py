@@ -7,6 +7,7 @@ model are in test_multicritique_embedded.py.
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import tomllib
@@ -91,17 +92,29 @@ def test_judge_sees_other_agents_units_criteria_task_and_reference():
         assert labelled in descriptions
         for other in descriptions:
             assert other in listed, (labelled, other)
-            assert (other in to_label) == (other == labelled), (labelled, other)
+            assert other not in to_label  # named by its number in the list above
         assert "Answer the question correctly." in text  # the task description
         assert "A correct answer." in text  # the reference
         for name in CRITERIA_NAMES:
             assert name in text
         assert "Facts are right." in text  # criteria come with their descriptions
-    # one response's judge requests differ only after the list, so its prefix is read once
+    # one response's judge requests differ only in the number, so its prefix is read once
     texts = [user_text(r) for r in requests]
     shared = os.path.commonprefix(texts)
-    assert shared.endswith("The unit to label (number ")
-    assert all(len(t) - len(shared) < 300 for t in texts)
+    assert shared.endswith("The unit to label: number ")
+    assert all(len(t) - len(shared) < 20 for t in texts)
+    assert sorted(unit_description(r) for r in requests) == sorted(descriptions)
+
+
+def test_every_reviewing_step_about_a_response_starts_with_the_same_case():
+    """Critiques, labels and the aggregation share their opening (scales, query, crucial
+    information, tagged response), so a backend keeping prompt prefixes reads it once."""
+    _, model = run(by_agent_script(FOUR_AGENTS, FOUR_LABELS))
+    texts = [user_text(model.requests(step)[0])
+             for step in ("critique", "meta_label", "aggregate")]
+    shared = os.path.commonprefix(texts)
+    assert shared.rstrip().endswith("Response:\nIt is Sydney. [S1]\nIt is big. [S2]"), shared[-200:]
+    assert "A correct answer." in shared and "Facts are right." in shared
 
 
 def test_label_and_severity_levels_are_defined_in_the_prompts():
@@ -162,6 +175,30 @@ def test_unit_with_only_a_wrong_suggestion_is_repaired_not_dropped():
     final = out.steps["final_critiques"][0]
     assert final["dropped_unit_ids"] == [] and len(final["repaired_unit_ids"]) == 1
     assert "judge: L5" in user_text(model.requests("aggregate")[0])
+
+
+def test_the_aggregation_budget_grows_with_the_units_to_repair():
+    """Four units to repair cannot be written in a budget sized for summaries and a score:
+    the request gets room for each repair at its shortest, and the text limits fit it."""
+    from datagen.engine.structured import parse_and_validate
+
+    units = {a: [unit([f"S{1 + a % 2}"], "Accuracy", f"Flaw {a}.", "Severe")] for a in range(4)}
+    labels = {f"Flaw {a}.": "L3" for a in range(4)}
+    _, model = run(by_agent_script(units, labels), max_tokens={"aggregate": 64})
+    (request,) = model.requests("aggregate")
+    assert request.max_tokens >= 64 + 4 * 40
+    shortest = {
+        "repaired": {str(n): {"criterion": "Accuracy", "severity": "Minor",
+                              "description": "x" * 16, "suggestion": "y" * 16}
+                     for n in range(1, 5)},
+        "summaries": [{"criterion": "Correctness", "summary": "z" * 16}],
+        "score": 5,
+    }
+    _, problem = parse_and_validate(json.dumps(shortest), request.json_schema)
+    assert problem is None
+    (alone,) = run(by_agent_script({0: units[0]}, {"Flaw 0.": "L0"}),
+                   max_tokens={"aggregate": 300})[1].requests("aggregate")
+    assert alone.max_tokens == 300  # nothing to repair: the option's budget as given
 
 
 # -- bug 6: duplicates are the same flaw, not the same tag -----------------------------------

@@ -29,16 +29,19 @@ def aggregate(kit: StepKit, options: MultiCritiqueOptions, items: list[Item]) ->
     for item in live(items):
         kept = [u for u in item.all_units() if item.labels.get(u.id) in o.keep_labels]
         repairable = [u for u in item.all_units() if item.labels.get(u.id) in o.repair_labels]
+        budget = schemas.aggregate_tokens(
+            len(item.primary_names), len(repairable), o.max_tokens.aggregate
+        )
         schema = schemas.aggregate_schema(
-            item.primary_names, len(repairable), item.criteria_names, o.score_range,
-            o.max_tokens.aggregate,
+            item.primary_names, len(repairable), item.criteria_names, o.score_range, budget
         )
         text = prompts.aggregate(
             item.query, item.tagged.text(), item.crucial_context(), item.primary_names, kept,
             [(u, _judged(item, u)) for u in repairable],
             prompts.score_anchor(bool(item.reference), o.score_range),
         )
-        request = step_request(o, "aggregate", text, schema, role="aggregate")
+        request = step_request(o, "aggregate", text, schema, role="aggregate",
+                               max_tokens=budget)
         asks.append(Ask("aggregator", request, item.input_id))
         plans.append((item, kept, repairable))
 

@@ -95,18 +95,39 @@ def crucial_context(task: str, criteria_list: Sequence[Criterion], ref: str) -> 
     return text
 
 
+REVIEW_INTRO = (
+    "This is a review case: a user's query, the crucial information for judging a response"
+    " to it (what the query asks, the criteria, and a reference response when there is"
+    f" one) and the response under review. {TAG_NOTE} Reviewers write critique units about"
+    " flawed sentences, each with a severity."
+)
+
+
+def review_case(query: str, tagged_response: str, context: str) -> str:
+    """How the critique, meta-critique and aggregation prompts all begin.
+
+    The scales come first and are the same for every response, then this response's case;
+    the step's own instructions follow. So every step about one response starts with the
+    same text, which a backend that keeps prompt prefixes reads once for all of them.
+    """
+    return (
+        f"{REVIEW_INTRO}\n\n{SEVERITY_LEVELS}\n\n"
+        f"Query:\n{query}\n\n{context}\n\nResponse:\n{tagged_response}"
+    )
+
+
 def critique(
     query: str, tagged_response: str, task: str, criteria_list: Sequence[Criterion], ref: str,
     score_range: range,
 ) -> str:
+    case = review_case(query, tagged_response, crucial_context(task, criteria_list, ref))
     return (
-        f"Critique the response below. {TAG_NOTE} For each flawed sentence write one unit:"
-        " the tag(s) it is about, the one fine-grained criterion it breaks, what is wrong,"
-        " the severity and how to fix it. Write no unit for a flawless sentence. Then write"
-        " a summary for each primary criterion and a score.\n\n"
-        f"{SEVERITY_LEVELS}\n\n{score_anchor(bool(ref), score_range)}\n\n"
-        f"Query:\n{query}\n\n{crucial_context(task, criteria_list, ref)}\n\n"
-        f"Response:\n{tagged_response}\n\nAnswer in JSON with the keys units, summaries and score."
+        f"{case}\n\nCritique the response. For each flawed sentence write one unit: the"
+        " tag(s) it is about, the one fine-grained criterion it breaks, what is wrong, the"
+        " severity and how to fix it. Write no unit for a flawless sentence. Then write a"
+        " summary for each primary criterion and a score.\n\n"
+        f"{score_anchor(bool(ref), score_range)}\n\n"
+        "Answer in JSON with the keys units, summaries and score."
     )
 
 
@@ -115,19 +136,18 @@ def meta_label(
 ) -> str:
     """Label ``units[index]``; every other unit on the response is context.
 
-    All units come first and the one to label last, so the judge's requests for one
-    response share everything but their last lines (a backend reads that prefix once).
+    All units come first and the number of the one to label last, so the judge's requests
+    for one response differ only in their last line.
     """
     unit_block = "\n".join(f"{i}. {format_unit(u)}" for i, u in enumerate(units, 1))
+    tags = " ".join(f"[{t}]" for t in units[index].tags)
     return (
-        "Several reviewers critiqued a response. Label one of their units with the level"
-        " that fits it best, and give the reason.\n\n"
-        f"{LABEL_LEVELS}\n\n{SEVERITY_LEVELS}\n\n"
-        f"Query:\n{query}\n\n{context}\n\nResponse (tagged [S1], [S2], ...):\n{tagged_response}\n\n"
-        f"The reviewers' units on this response:\n{unit_block}\n\n"
-        f"The unit to label (number {index + 1}; the others are context only):\n"
-        f"{format_unit(units[index])}\n\n"
-        "Answer in JSON with the keys label and reason."
+        f"{review_case(query, tagged_response, context)}\n\n"
+        f"Several reviewers critiqued the response. Their units:\n{unit_block}\n\n"
+        f"A judge checks each unit with one of these labels.\n{LABEL_LEVELS}\n\n"
+        "Label one of these units with the level that fits it best, and give the reason;"
+        " the other units are context only. Answer in JSON with the keys label and reason.\n"
+        f"The unit to label: number {index + 1} (on {tags})."
     )
 
 
@@ -152,12 +172,11 @@ def aggregate(
         else ""
     )
     return (
-        "Several reviewers critiqued this response and a judge checked their units. Write the"
-        " final critique: repair the fixable units, a summary for each primary criterion"
-        f" ({', '.join(primary)}) and an overall score.\n\n"
-        f"{SEVERITY_LEVELS}\n\n{anchor}\n\n"
-        f"Query:\n{query}\n\n{context}\n\nResponse:\n{tagged_response}\n\n"
-        f"Correct units:\n{kept_block}{repair_text}\n\nAnswer in JSON."
+        f"{review_case(query, tagged_response, context)}\n\n"
+        "Several reviewers critiqued the response and a judge checked their units.\n\n"
+        f"Correct units:\n{kept_block}{repair_text}\n\n"
+        "Write the final critique: repair the fixable units, a summary for each primary"
+        f" criterion ({', '.join(primary)}) and an overall score.\n\n{anchor}\n\nAnswer in JSON."
     )
 
 

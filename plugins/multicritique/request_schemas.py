@@ -9,12 +9,20 @@ from __future__ import annotations
 
 from typing import Any
 
-from datagen.shapes import bounded_list, strict_object, text, text_budget
+from datagen.shapes import (
+    CHARS_PER_TOKEN,
+    MIN_TEXT_CHARS,
+    bounded_list,
+    strict_object,
+    text,
+    text_budget,
+)
 
 from .options import IMPORTANCE, LABELS, SEVERITIES
 
 NAME_CHARS = 80  # a criterion's name is a few words
 TYPICAL_UNITS = 4  # text limits assume this many units, so each text gets a real share
+ROOM_TO_CLOSE = 32  # whitespace a grammar allows between keys, and the closing brackets
 
 
 def task_description_schema(max_tokens: int) -> dict[str, Any]:
@@ -92,7 +100,7 @@ def aggregate_schema(
 ) -> dict[str, Any]:
     """Summaries and score; every fixable unit must come back repaired, keyed by number."""
     typical = min(repairable, TYPICAL_UNITS)
-    overhead = 12 + 14 * len(primary) + 40 * typical
+    overhead = _aggregate_overhead(len(primary), typical)
     chars = text_budget(max_tokens, overhead, len(primary) + 2 * typical)
     properties: dict[str, Any] = {}
     if repairable:
@@ -110,6 +118,21 @@ def aggregate_schema(
     properties["summaries"] = _summaries(primary, chars)
     properties["score"] = {"type": "integer", "enum": list(score_range)}
     return strict_object(properties)
+
+
+def aggregate_tokens(primary: int, repairable: int, max_tokens: int) -> int:
+    """The aggregation's token budget: ``max_tokens``, raised when the units to repair need
+    more than that just to be written at their shortest (each repair is a whole unit)."""
+    texts = primary + 2 * repairable
+    shortest = _aggregate_overhead(primary, repairable) + texts * round(
+        MIN_TEXT_CHARS / CHARS_PER_TOKEN
+    )
+    return max(max_tokens, shortest + ROOM_TO_CLOSE)
+
+
+def _aggregate_overhead(primary: int, repairs: int) -> int:
+    """Keys, enums and punctuation: ~14 tokens per summary, ~40 per repaired unit."""
+    return 12 + 14 * primary + 40 * repairs
 
 
 def revision_schema(max_tokens: int) -> dict[str, Any]:

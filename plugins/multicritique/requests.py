@@ -18,10 +18,5 @@ def step_request(
     params.setdefault("top_p", options.top_p_of(role))
     params.setdefault("top_k", options.top_k_of(role))
     params.setdefault("seed", options.seed)
-    return ChatRequest.chat(
-        user,
-        step=step,
-        json_schema=schema,
-        max_tokens=getattr(options.max_tokens, step),
-        **params,
-    )
+    params.setdefault("max_tokens", getattr(options.max_tokens, step))
+    return ChatRequest.chat(user, step=step, json_schema=schema, **params)
