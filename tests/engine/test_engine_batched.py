@@ -210,6 +210,22 @@ def test_the_prefix_store_keeps_its_byte_budget_and_drops_covered_prompts():
         if full.wants(decoder.slots[0].history):
             full.keep(decoder.context.ctx, 0, decoder.slots[0].history)
     assert len(full) == 1 and full.bytes == sizes[1]
+    # least recently restored goes first; looking an entry up does not count as a use
+    others = ["A list of harbours along a northern coast and their lighthouses. " * 6,
+              "Recipes for bread from three regions, with their flours and ovens. " * 6]
+    lru = PrefixStore(model.lib, 2 * sizes[0] + sizes[0] // 2)
+    kept = []
+    for text in others:
+        decode_all(decoder, [Call(ChatRequest.chat(text, max_tokens=1), 0)])
+        lru.keep(decoder.context.ctx, 0, decoder.slots[0].history)
+        kept.append(list(decoder.slots[0].history))
+    first, _ = lru.longest(kept[0])
+    assert first is not None and lru.restore(decoder.context.ctx, first, 0)
+    lru.longest(kept[1])
+    decode_all(decoder, [Call(ChatRequest.chat(prompts[0], max_tokens=1), 0)])
+    lru.keep(decoder.context.ctx, 0, decoder.slots[0].history)
+    assert len(lru) == 2
+    assert lru.longest(kept[0])[1] == len(kept[0]) and lru.longest(kept[1])[1] < len(kept[1])
     decoder.close()
     model.close()
 

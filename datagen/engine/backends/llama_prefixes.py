@@ -25,6 +25,7 @@ MIN_NEW_TOKENS = 64
 
 @dataclass(frozen=True)
 class Entry:
+    key: int
     tokens: list[int]
     state: Any  # a ctypes byte array from llama_state_seq_get_data
 
@@ -48,16 +49,15 @@ class PrefixStore:
         return len(self._entries)
 
     def longest(self, prompt: list[int]) -> tuple[Entry | None, int]:
-        """The entry sharing the longest prefix with ``prompt``, and that length."""
-        best: tuple[int | None, Entry | None, int] = (None, None, 0)
+        """The entry sharing the longest prefix with ``prompt``, and that length (looking
+        does not count as a use; restoring does)."""
+        best: tuple[Entry | None, int] = (None, 0)
         with self._lock:
-            for key, entry in self._entries.items():
+            for entry in self._entries.values():
                 shared = shared_prefix(entry.tokens, prompt)
-                if shared > best[2]:
-                    best = (key, entry, shared)
-            if best[0] is not None:
-                self._entries.move_to_end(best[0])
-        return best[1], best[2]
+                if shared > best[1]:
+                    best = (entry, shared)
+        return best
 
     def wants(self, tokens: list[int]) -> bool:
         if self.budget_bytes <= 0:
@@ -73,18 +73,22 @@ class PrefixStore:
         state = (ctypes.c_uint8 * size)()
         if self.lib.llama_state_seq_get_data(ctx, state, size, seq) != size:
             return
-        entry = Entry(list(tokens), state)
         with self._lock:
+            entry = Entry(self._next_id, list(tokens), state)
+            self._next_id += 1
             self._drop_covered(entry.tokens)
             while self._entries and self.bytes + entry.size > self.budget_bytes:
                 _, old = self._entries.popitem(last=False)
                 self.bytes -= old.size
-            self._entries[self._next_id] = entry
-            self._next_id += 1
+            self._entries[entry.key] = entry
             self.bytes += entry.size
 
     def restore(self, ctx: Any, entry: Entry, seq: int) -> bool:
-        """Load ``entry`` into sequence ``seq`` (replacing what it held)."""
+        """Load ``entry`` into sequence ``seq`` (replacing what it held); it becomes the
+        most recently used."""
+        with self._lock:
+            if entry.key in self._entries:
+                self._entries.move_to_end(entry.key)
         return self.lib.llama_state_seq_set_data(ctx, entry.state, entry.size, seq) == entry.size
 
     def _drop_covered(self, tokens: list[int]) -> None:
