@@ -106,7 +106,7 @@ REVIEW_INTRO = (
 def review_case(query: str, tagged_response: str, context: str) -> str:
     """How the critique, meta-critique and aggregation prompts all begin.
 
-    The scales come first and are the same for every response, then this response's case;
+    The severity scale comes first and is the same for every response, then this case;
     the step's own instructions follow. So every step about one response starts with the
     same text, which a backend that keeps prompt prefixes reads once for all of them.
     """

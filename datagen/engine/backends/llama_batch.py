@@ -102,13 +102,15 @@ class BatchDecoder:
     def _prefix_coming(self, prompt: list[int]) -> bool:
         """Will a slot still reading its prompt soon hold a much longer prefix of ``prompt``
         than any KV cache holds now?"""
+        coming = min(len(prompt) - 1, max(
+            (planned_prefix(slot.history, generation.pending, prompt)
+             for slot, generation in self._active() if generation.pending), default=0))
+        if coming < MIN_COPIED_PREFIX:  # the usual case: nothing worth waiting for
+            return False
         now = max(shared_prefix(slot.history, prompt) for slot in self.slots)
-        if self.prefixes is not None:
-            now = max(now, self.prefixes.longest(prompt)[1])
-        coming = max((planned_prefix(slot.history, generation.pending, prompt)
-                      for slot, generation in self._active() if generation.pending),
-                     default=0)
-        return min(coming, len(prompt) - 1) >= now + MIN_COPIED_PREFIX
+        if self.prefixes is not None and coming >= now + MIN_COPIED_PREFIX:
+            now = max(now, self.prefixes.longest(prompt)[1])  # a scan of the store
+        return coming >= now + MIN_COPIED_PREFIX
 
     def _start_ready(self) -> None:
         """Start the waiting jobs whose prefix has been read."""
@@ -135,7 +137,6 @@ class BatchDecoder:
                 self.lib.llama_memory_seq_cp(self.memory, donor.seq, slot.seq, -1, -1)
                 kept = copied
                 self.prompt_tokens_copied += copied
-                slot.history = list(donor.history)
         kept = self._restore(slot, prompt, kept, limit)
         self.lib.llama_memory_seq_rm(self.memory, slot.seq, kept, -1)
         self.prompt_tokens_reused += kept
