@@ -23,6 +23,11 @@ from datagen.engine.backends.llama_model import LoadedModel, llama_cpp_module
 from datagen.engine.backends.llama_pool import Countdown, DecoderPool
 from datagen.engine.backends.llama_prefixes import PrefixStore
 from datagen.engine.backends.llama_sequence import Job
+from datagen.engine.backends.llama_weights import (
+    conversion_for,
+    converted_path,
+    ensure_converted,
+)
 from datagen.engine.cache import weights_digest
 from datagen.errors import MissingExtra, NotFound, UsageError
 
@@ -39,6 +44,7 @@ class GGUFBackend(Backend):
         "slots": "sequences each context decodes together (default 8)",
         "n_ctx": "context length in tokens of each sequence (default 2048)",
         "prefix_mb": "host memory keeping finished prompts' KV for reuse (default 1024; 0: off)",
+        "convert": "auto (default: Q4_1 weights run as a Q8_0 copy, 1.3-1.7x faster) or none",
     }
 
     def __init__(self, spec, *, home: Path):
@@ -51,6 +57,9 @@ class GGUFBackend(Backend):
         self.slots = spec.int_param("slots", 8) or 1
         self.n_ctx = spec.int_param("n_ctx", 2048)
         self.prefix_mb = spec.int_param("prefix_mb", 1024)
+        self.convert = spec.param("convert") or "auto"
+        if self.convert not in ("auto", "none"):
+            raise UsageError(f"model spec {spec.text!r}: convert is auto or none")
         self._pool: DecoderPool | None = None
         self._model: LoadedModel | None = None
         self._load_error: Exception | None = None
@@ -64,7 +73,7 @@ class GGUFBackend(Backend):
 
         with self._lock:
             if self._embedder is None:
-                self._embedder = LlamaEmbedder(self.path, threads=self.threads)
+                self._embedder = LlamaEmbedder(self.weights_path(), threads=self.threads)
             embedder = self._embedder
         return embedder.embed(texts)
 
@@ -74,7 +83,21 @@ class GGUFBackend(Backend):
         return Path(self.spec.target).expanduser().resolve()
 
     def compute_identity(self) -> str:
-        return "sha256:" + weights_digest(self.home, [self.path])
+        conversion = self.conversion()
+        digest = "sha256:" + weights_digest(self.home, [self.path])
+        return digest if conversion is None else f"{digest}+{conversion}"
+
+    def conversion(self) -> str | None:
+        """The weight type this model runs as instead of its file's (see llama_weights)."""
+        return None if self.convert == "none" else conversion_for(self.path)
+
+    def weights_path(self) -> Path:
+        """The file llama.cpp loads: the GGUF itself, or its converted copy (made once)."""
+        conversion = self.conversion()
+        if conversion is None:
+            return self.path
+        target = converted_path(self.home, weights_digest(self.home, [self.path]), conversion)
+        return ensure_converted(self.path, target, threads=usable_cores())
 
     @property
     def model_name(self) -> str:
@@ -105,7 +128,7 @@ class GGUFBackend(Backend):
         with self._lock:
             if self._model is None and self._load_error is None:
                 try:
-                    self._model = LoadedModel(self.path)
+                    self._model = LoadedModel(self.weights_path())
                 except Exception as exc:
                     self._load_error = exc
             if self._load_error is not None:
