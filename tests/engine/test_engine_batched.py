@@ -79,6 +79,74 @@ def test_one_bad_request_in_a_batch_fails_alone(engine_home):
     assert not bad_schema.ok and "Unrecognized schema" in bad_schema.error
 
 
+LONG_KEYS = {
+    "type": "object",
+    "properties": {"name_of_the_animal_being_described": {"type": "string", "maxLength": 20},
+                   "number_of_legs_that_the_animal_has": {"enum": [0, 2, 4, 6, 8]}},
+    "required": ["name_of_the_animal_being_described", "number_of_legs_that_the_animal_has"],
+}
+
+
+def test_text_the_grammar_forces_is_decoded_without_sampling():
+    """Keys, colons and quotes that the schema fixes are fed in as a chunk: fewer decoding
+    steps than answer tokens, compact valid JSON, the same answer every time."""
+    from datagen.engine.backends.llama_batch import BatchDecoder
+    from datagen.engine.backends.llama_model import LoadedModel
+
+    request = ChatRequest.chat("Describe a spider in JSON.", json_schema=LONG_KEYS,
+                               max_tokens=48, temperature=0.7, seed=3)
+    model = LoadedModel(embedded_path())
+    answers, steps = [], []
+    for _ in range(2):
+        decoder = BatchDecoder(model, slots=1, n_ctx=512, threads=1)
+        done: list[RawAnswer] = []
+        decoder.admit(Job(Call(request, request.seed), done.append))
+        count = 0
+        while decoder.busy:
+            decoder.step()
+            count += 1
+        decoder.close()
+        answers.append(done[0])
+        steps.append(count)
+    model.close()
+    answer = answers[0]
+    data = json.loads(answer.text)
+    assert set(data) == set(LONG_KEYS["required"]) and answer.finish_reason == "stop"
+    assert answer.text == json.dumps(data, separators=(",", ":"), ensure_ascii=False)
+    # the two long keys alone are over 20 tokens; reading them costs no sampling steps
+    assert steps[0] <= answer.completion_tokens - 20
+    assert answers[1].text == answer.text and steps[1] == steps[0]
+
+
+def test_forced_text_keeps_max_tokens_and_stop_strings():
+    from datagen.engine.backends.llama_batch import BatchDecoder
+    from datagen.engine.backends.llama_model import LoadedModel
+
+    ask = "Describe a spider in JSON."
+    requests = [
+        ChatRequest.chat(ask, json_schema=LONG_KEYS, max_tokens=4),
+        ChatRequest.chat(ask, json_schema=LONG_KEYS, max_tokens=48, stop=("number_of",)),
+    ]
+    model = LoadedModel(embedded_path())
+    decoder = BatchDecoder(model, slots=2, n_ctx=512, threads=1)
+    answers: dict[int, RawAnswer] = {}
+    in_opening = ChatRequest.chat(ask, json_schema=LONG_KEYS, max_tokens=48, stop=("being",))
+    decoder.admit(Job(Call(in_opening, 0), lambda a: answers.__setitem__(2, a)))
+    assert not decoder.busy  # its stop string is in the text every answer opens with
+    assert (answers[2].text, answers[2].finish_reason) == ('{"name_of_the_animal_', "stop")
+    for i, request in enumerate(requests):
+        decoder.admit(Job(Call(request, 0), lambda a, i=i: answers.__setitem__(i, a)))
+    while decoder.busy:
+        decoder.step()
+    decoder.close()
+    model.close()
+    short, stopped = answers[0], answers[1]
+    assert (short.finish_reason, short.completion_tokens) == ("length", 4)
+    assert short.text.startswith('{"name_of')
+    assert stopped.finish_reason == "stop" and "number_of" not in stopped.text
+    assert stopped.text.startswith('{"name_of_the_animal_being_described":"')
+
+
 def mixed_requests() -> list[ChatRequest]:
     system = "You are a careful assistant. " * 20  # a long shared prefix
     return [ChatRequest.chat(f"Write one sentence about the number {i}.", max_tokens=12,
@@ -312,7 +380,8 @@ def test_plain_answers_match_llama_cpp_pythons_own_chat_completion(engine_home):
 
     requests = [ChatRequest.chat(f"Write one sentence about the number {i}.", max_tokens=16,
                                  temperature=0.0 if i == 0 else 0.8, seed=i) for i in range(3)]
-    llm = Llama(model_path=str(embedded_path()), n_ctx=512, n_threads=1, verbose=False)
+    llm = Llama(model_path=str(embedded_path()), n_ctx=512, n_threads=1, flash_attn=True,
+                verbose=False)
     plain = []
     for request in requests:
         llm.reset()
@@ -321,7 +390,8 @@ def test_plain_answers_match_llama_cpp_pythons_own_chat_completion(engine_home):
             temperature=request.temperature, top_p=request.top_p, seed=request.seed)
         plain.append(reply["choices"][0]["message"]["content"])
     llm.close()
-    with Engine(["embedded?instances=1&slots=4"], home=engine_home) as engine:
+    # the same file on both sides (datagen would otherwise decode its Q8_0 copy)
+    with Engine(["embedded?instances=1&slots=4&convert=none"], home=engine_home) as engine:
         batched = [a.text for a in engine.models[0].complete(requests)]
     assert batched == plain
 

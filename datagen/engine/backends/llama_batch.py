@@ -90,9 +90,16 @@ class BatchDecoder:
     def _start(self, job: Job, prompt: list[int]) -> None:
         try:
             slot = self._best_free_slot(prompt)
-            slot.generation = Generation(job, self.model, prompt, self._reuse(slot, prompt))
+            generation = Generation(job, self.model, prompt, self._reuse(slot, prompt),
+                                    room=self.n_ctx - len(prompt) - 1)
         except Exception as exc:
             self._refuse(job, exc)
+            return
+        if generation.finish_reason is not None:  # complete before its first step
+            generation.close()
+            job.finish(generation.answer())
+        else:
+            slot.generation = generation
 
     @staticmethod
     def _refuse(job: Job, exc: Exception) -> None:
@@ -172,8 +179,7 @@ class BatchDecoder:
             generation = slot.generation
             assert generation is not None and generation.sampler is not None
             token = generation.sampler.sample(self.context.ctx, index)
-            room_left = len(slot.history) + 1 < self.n_ctx
-            if generation.accept(token, room_left):
+            if generation.accept(token, room=self.n_ctx - len(slot.history) - 1):
                 self._finish(slot, generation.answer())
 
     def _fill_batch(self) -> list[tuple[Slot, int]]:

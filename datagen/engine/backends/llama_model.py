@@ -8,6 +8,7 @@ compiles JSON schemas into grammars once per schema, and opens batched contexts.
 from __future__ import annotations
 
 import json
+import re
 import threading
 from collections.abc import Mapping, Sequence
 from pathlib import Path
@@ -20,11 +21,11 @@ from datagen.errors import BackendError, MissingExtra
 # output for good. Loads are short (0.1 s), so one at a time costs nothing.
 LOAD_LOCK = threading.Lock()
 
-# llama.cpp's CPU flash attention sums a prompt chunk in a different order than a single
-# token, so the same prompt read in one chunk or in two (after a reused prefix) would give
-# slightly different numbers. Without it, every row is computed the same way whatever the
-# batch holds, and a request's answer does not depend on the requests decoded beside it.
-FLASH_ATTENTION_OFF = 0
+# Flash attention: 1.2-1.6x faster decoding on a CPU (measured in docs/architecture.md), and
+# the KV cache keeps V untransposed. Its sums over a prompt chunk run in a different order
+# than over single tokens, so how a prompt was split between a reused prefix and new tokens
+# can change the last bits of a logit; docs/architecture.md says what that means for answers.
+FLASH_ATTENTION_ON = 1
 
 
 def llama_cpp_module() -> Any:
@@ -53,7 +54,9 @@ class LoadedModel:
         self.vocab = self.model.vocab
         self.n_vocab = self.model.n_vocab()
         self.chat = _chat_formatter(self.model)
+        self.end_token = self.model.token_eos()
         self._pieces: dict[int, bytes] = {}
+        self._characters: list[tuple[int, int]] | None = None
         self._grammars: dict[str, str] = {}
         self._lock = threading.Lock()
 
@@ -70,6 +73,22 @@ class LoadedModel:
             self._pieces[token] = piece
         return piece
 
+    def text_tokens(self, text: bytes) -> list[int]:
+        """Plain text (no special tokens) as tokens, as the model would have written it."""
+        return list(self.model.tokenize(text, add_bos=False, special=False))
+
+    def character_tokens(self) -> list[tuple[int, int]]:
+        """(byte, token) for every printable ASCII character, newline and tab that the
+        vocabulary holds as a token of its own."""
+        if self._characters is None:
+            characters = []
+            for byte in [*range(0x20, 0x7F), 0x0A, 0x09]:
+                tokens = self.text_tokens(bytes([byte]))
+                if len(tokens) == 1 and self.piece(tokens[0]) == bytes([byte]):
+                    characters.append((byte, tokens[0]))
+            self._characters = characters
+        return self._characters
+
     def is_end(self, token: int) -> bool:
         return bool(self.lib.llama_vocab_is_eog(self.vocab, token))
 
@@ -81,7 +100,7 @@ class LoadedModel:
         if text is None:
             from llama_cpp.llama_grammar import json_schema_to_gbnf
 
-            text = json_schema_to_gbnf(json.dumps(schema))
+            text = compact(json_schema_to_gbnf(json.dumps(schema)))
             with self._lock:
                 self._grammars[key] = text
         return text
@@ -97,7 +116,7 @@ class LoadedModel:
         params.n_batch = params.n_ubatch = n_batch
         params.n_threads = params.n_threads_batch = threads
         params.kv_unified = False
-        params.flash_attn_type = FLASH_ATTENTION_OFF
+        params.flash_attn_type = FLASH_ATTENTION_ON
         params.no_perf = True
         try:
             return LlamaContext(model=self.model, params=params, verbose=False)
@@ -106,6 +125,12 @@ class LoadedModel:
 
     def close(self) -> None:
         self.model.close()
+
+
+def compact(grammar: str) -> str:
+    """The grammar without optional whitespace between JSON tokens: answers come out
+    compact, and keys, colons and quotes become forced text that is not sampled."""
+    return re.sub(r"(?m)^space ::= .*$", 'space ::= ""', grammar)
 
 
 def _chat_formatter(model: Any) -> Any:

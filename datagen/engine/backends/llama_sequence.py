@@ -22,7 +22,9 @@ class Job:
 class Generation:
     """The decoding state of one job in one slot."""
 
-    def __init__(self, job: Job, model: LoadedModel, prompt: list[int], reused: int):
+    def __init__(self, job: Job, model: LoadedModel, prompt: list[int], reused: int,
+                 room: int):
+        """``room``: tokens the context can take after the prompt."""
         self.job = job
         self.started = time.perf_counter()  # admitted: time in the queue does not count
         self.model = model
@@ -37,23 +39,44 @@ class Generation:
         self.max_tokens = request.max_tokens
         self.stops = [s.encode("utf-8") for s in request.stop if s]
         self.sampler: TokenSampler | None = TokenSampler(model, job.call)
+        # an answer that must open with fixed text ('{"key":') gets it with the prompt
+        opening, _ = self.sampler.forced(b"", min(self.max_tokens, room) - 1)
+        if self._take(opening):
+            self.finish_reason = "stop"  # a stop string in it: answered without decoding
+        self.pending += opening
 
-    def accept(self, token: int, room_left: bool) -> bool:
-        """Take one sampled token; True when the answer is complete."""
+    def accept(self, token: int, room: int) -> bool:
+        """Take one sampled token and the text the grammar forces after it; True when the
+        answer is complete. ``room``: tokens the context can take after this one."""
         if self.model.is_end(token):
             self.finish_reason = "stop"
             return True
-        self.generated += 1
-        piece = self.model.piece(token)
-        self.text += piece
-        if self._cut_at_stop(len(piece)):
+        assert self.sampler is not None
+        limit = min(self.max_tokens - self.generated - 1, room - 1)
+        forced, ended = self.sampler.forced(self.model.piece(token), limit)
+        if self._take([token, *forced]):
             self.finish_reason = "stop"
-        elif self.generated >= self.max_tokens or not room_left:
+        elif ended:
+            self.finish_reason = "stop"  # the grammar allows nothing but the end
+        elif self.generated >= self.max_tokens or room <= len(forced):
             self.finish_reason = "length"
+        elif forced:
+            self.pending = [token, *forced]  # decoded as one chunk, sampled after the last
+            return False
         else:
             self.next_token = token
             return False
         return True
+
+    def _take(self, tokens: list[int]) -> bool:
+        """Add tokens to the answer; True when a stop string ended it."""
+        for token in tokens:
+            self.generated += 1
+            piece = self.model.piece(token)
+            self.text += piece
+            if self._cut_at_stop(len(piece)):
+                return True
+        return False
 
     def _cut_at_stop(self, new_bytes: int) -> bool:
         for stop in self.stops:
