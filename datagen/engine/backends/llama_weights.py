@@ -1,13 +1,13 @@
 """Which weights file llama.cpp runs: the GGUF as given, or a faster copy of the same weights.
 
 llama.cpp's CPU backend multiplies Q8_0 and Q4_0 matrices with tiled kernels but Q4_1 one
-dot product at a time, so a Q4_1 model decodes 1.3-1.7x slower than the same weights in Q8_0.
-Q8_0 rounds each Q4_1 value by at most 1/254 of its block's largest magnitude, a small
-fraction of a Q4_1 step: on the embedded model, perplexity on 2,000 tokens of English prose
-moved from 56.81 to 56.95 (Q4_0, the other fast type, moved it to 69.1). So a Q4_1 file is
-converted once, into ``weights/`` under the datagen home (or ``$DATAGEN_WEIGHTS``), and the
-copy is what decodes. The backend's identity names the conversion, so cached answers of
-the two never mix.
+dot product at a time, so a Q4_1 model decodes up to 1.9x slower than the same weights in
+Q8_0 (bench/kernels.py). Q8_0 rounds each Q4_1 value by at most 1/254 of its block's
+largest magnitude, a small fraction of a Q4_1 step: on the embedded model, perplexity on
+2,000 tokens of English prose moved from 56.81 to 56.95 (Q4_0, the other fast type, moved it
+to 69.1). So a Q4_1 file is converted once, into ``weights/`` under the datagen home (or
+``$DATAGEN_WEIGHTS``), and the copy is what decodes. The backend's identity names the
+conversion, so cached answers of the two never mix.
 
 The file type is read from the GGUF header, without loading the model: an identity is
 needed before the first call, and a fully cached build never loads the model.

@@ -44,7 +44,7 @@ class GGUFBackend(Backend):
         "slots": "sequences each context decodes together (default 8)",
         "n_ctx": "context length in tokens of each sequence (default 2048)",
         "prefix_mb": "host memory keeping finished prompts' KV for reuse (default 1024; 0: off)",
-        "convert": "auto (default: Q4_1 weights run as a Q8_0 copy, 1.3-1.7x faster) or none",
+        "convert": "auto (default: Q4_1 weights run as a faster Q8_0 copy, made once) or none",
     }
 
     def __init__(self, spec, *, home: Path):
