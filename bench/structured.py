@@ -7,7 +7,7 @@ One batched llama.cpp context (8 slots, 1 thread) on the embedded model, as data
 (the Q8_0 copy, flash attention), answers R critique requests with MultiCritique's own
 critique schema (units with tags, criterion, description, severity and suggestion; a
 summary per criterion; a score), temperature 0.7. Two sides, alternating in the same
-process: the decoder as shipped (a compact grammar; keys, colons and quotes the grammar
+process: the decoder as shipped (one whitespace layout; keys, colons and quotes the grammar
 forces are fed in as a chunk, and an answer ends as soon as the grammar allows nothing
 else) and plain constrained sampling (llama-cpp-python's grammar with its optional
 whitespace, every token sampled). Printed per round: seconds, decoding steps, completion
@@ -68,7 +68,7 @@ def decode(path: Path, calls: list, shipped: bool) -> dict[str, float]:
 
     with contextlib.ExitStack() as plain:
         if not shipped:  # llama-cpp-python's grammar as it is, and every token sampled
-            plain.enter_context(mock.patch.object(llama_model, "compact", lambda g: g))
+            plain.enter_context(mock.patch.object(llama_model, "one_layout", lambda g: g))
             plain.enter_context(mock.patch.object(
                 llama_sampling.TokenSampler, "forced", lambda self, after, limit: ([], False)))
         model = llama_model.LoadedModel(path)

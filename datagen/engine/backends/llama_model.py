@@ -100,7 +100,7 @@ class LoadedModel:
         if text is None:
             from llama_cpp.llama_grammar import json_schema_to_gbnf
 
-            text = compact(json_schema_to_gbnf(json.dumps(schema)))
+            text = one_layout(json_schema_to_gbnf(json.dumps(schema)))
             with self._lock:
                 self._grammars[key] = text
         return text
@@ -127,9 +127,12 @@ class LoadedModel:
         self.model.close()
 
 
-def compact(grammar: str) -> str:
-    """The grammar without optional whitespace between JSON tokens: answers come out
-    compact, and keys, colons and quotes become forced text that is not sampled."""
+def one_layout(grammar: str) -> str:
+    """The grammar with one whitespace layout, the one Python's ``json.dumps`` writes (a
+    space after each colon and comma, none elsewhere): keys, colons and quotes become forced
+    text that is not sampled, and the answer reads like the JSON the model has seen most.
+    (Fully compact JSON made the embedded model write URLs and identifiers as values.)"""
+    grammar = grammar.replace('space ":" space', '": "').replace('"," space', '", "')
     return re.sub(r"(?m)^space ::= .*$", 'space ::= ""', grammar)
 
 
