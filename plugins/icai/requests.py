@@ -13,14 +13,23 @@ from .logic import VOTE_ANSWERS
 from .options import RULE_PREFIX, AnnotateOptions, ConstitutionOptions
 
 CHARS_PER_WORD = 9  # generous: a word and its space, on average well under this
+LONGEST_WORD = 24  # characters of one word of a rule
 # the answer key reads as the rule's start, so the value is the words that finish it
 RULE_KEY = "_".join(RULE_PREFIX.lower().split())
 
 
 def propose_schema(rules: int, max_words: int) -> dict[str, Any]:
-    tail_chars = (max_words - len(RULE_PREFIX.split())) * CHARS_PER_WORD
-    rule = strict_object({RULE_KEY: text(tail_chars)})
+    tail_words = max_words - len(RULE_PREFIX.split())
+    tail = {**text(tail_words * CHARS_PER_WORD), "pattern": words_pattern(tail_words)}
+    rule = strict_object({RULE_KEY: tail})
     return strict_object({"rules": bounded_list(rule, rules, min_items=rules)})
+
+
+def words_pattern(words: int) -> str:
+    """At most ``words`` words, one space apart: a grammar that follows the schema cannot
+    write a rule over the word limit (a length in characters alone let short words through)."""
+    word = rf'[^ "\\\n\t]{{1,{LONGEST_WORD}}}'
+    return rf"^{word}( {word}){{0,{words - 1}}}$"
 
 
 def vote_schema(count: int) -> dict[str, Any]:

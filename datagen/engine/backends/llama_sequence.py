@@ -29,7 +29,8 @@ class Generation:
         self.started = time.perf_counter()  # admitted: time in the queue does not count
         self.model = model
         self.prompt = prompt
-        self.pending = prompt[reused:]  # prompt tokens not in the KV cache yet
+        # to decode before the next sample: the prompt's unread part, or forced text
+        self.pending = prompt[reused:]
         self.reused = reused
         self.next_token: int | None = None  # sampled, not yet decoded
         self.generated = 0
