@@ -130,8 +130,7 @@ class LoadedModel:
 def one_layout(grammar: str) -> str:
     """The grammar with one whitespace layout, the one Python's ``json.dumps`` writes (a
     space after each colon and comma, none elsewhere): keys, colons and quotes become forced
-    text that is not sampled, and the answer reads like the JSON the model has seen most.
-    (Fully compact JSON made the embedded model write URLs and identifiers as values.)"""
+    text that is not sampled, and the answer reads like the JSON most often seen in text."""
     grammar = grammar.replace('space ":" space', '": "').replace('"," space', '", "')
     return re.sub(r"(?m)^space ::= .*$", 'space ::= ""', grammar)
 
