@@ -73,10 +73,11 @@ class TokenSampler:
         if self.probe is None or limit <= 0 or (after and after[-1] not in STRUCTURAL):
             return [], False
         text, ended = self._forced_text(self.probe)
-        tokens = self.model.text_tokens(text)[:limit] if text else []
+        every = self.model.text_tokens(text) if text else []
+        tokens = every[:limit]
         for token in tokens:
             self.lib.llama_sampler_accept(self.grammar, token)
-        return tokens, ended and sum(len(self.model.piece(t)) for t in tokens) == len(text)
+        return tokens, ended and len(tokens) == len(every)
 
     def _forced_text(self, probe: CharacterProbe) -> tuple[bytes, bool]:
         """Follow the grammar while it allows exactly one next character; the text, and

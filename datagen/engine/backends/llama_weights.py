@@ -48,15 +48,15 @@ def ensure_converted(source: Path, target: Path, threads: int) -> Path:
     """Write ``target`` from ``source`` once; a half-written file is never left in place."""
     if target.is_file():
         return target
+    ftype = gguf_file_type(source)
+    if ftype not in CONVERSIONS:
+        raise BackendError(f"{source}: no faster weight type is known for this file")
     from datagen.engine.backends.llama_model import llama_cpp_module
 
     lib = llama_cpp_module()
     from llama_cpp._logger import set_verbose
 
     set_verbose(False)  # llama.cpp's log: errors only
-    ftype = gguf_file_type(source)
-    if ftype not in CONVERSIONS:
-        raise BackendError(f"{source}: no faster weight type is known for this file")
     target.parent.mkdir(parents=True, exist_ok=True)
     handle, partial = tempfile.mkstemp(dir=target.parent, suffix=".partial")
     os.close(handle)

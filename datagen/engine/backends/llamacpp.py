@@ -10,6 +10,7 @@ The model and its contexts load on the first call and stay loaded for the next o
 
 from __future__ import annotations
 
+import functools
 import importlib.util
 import os
 import threading
@@ -83,20 +84,24 @@ class GGUFBackend(Backend):
         return Path(self.spec.target).expanduser().resolve()
 
     def compute_identity(self) -> str:
-        conversion = self.conversion()
-        digest = "sha256:" + weights_digest(self.home, [self.path])
-        return digest if conversion is None else f"{digest}+{conversion}"
+        digest = "sha256:" + self.file_digest
+        return digest if self.conversion is None else f"{digest}+{self.conversion}"
 
+    @functools.cached_property
+    def file_digest(self) -> str:
+        return weights_digest(self.home, [self.path])
+
+    @functools.cached_property
     def conversion(self) -> str | None:
-        """The weight type this model runs as instead of its file's (see llama_weights)."""
+        """The weight type this model runs as instead of its file's (see llama_weights);
+        read from the file's header once."""
         return None if self.convert == "none" else conversion_for(self.path)
 
     def weights_path(self) -> Path:
         """The file llama.cpp loads: the GGUF itself, or its converted copy (made once)."""
-        conversion = self.conversion()
-        if conversion is None:
+        if self.conversion is None:
             return self.path
-        target = converted_path(self.home, weights_digest(self.home, [self.path]), conversion)
+        target = converted_path(self.home, self.file_digest, self.conversion)
         return ensure_converted(self.path, target, threads=usable_cores())
 
     @property
