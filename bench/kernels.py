@@ -77,14 +77,12 @@ def main() -> None:
     parser.add_argument("--context", type=int, default=500)
     args = parser.parse_args()
     from llama_cpp._internals import LlamaModel
-    from llama_cpp._logger import set_verbose
 
     from datagen.engine.backends.llama_model import llama_cpp_module
     from datagen.engine.backends.llama_weights import ensure_converted
     from datagen.engine.backends.llamacpp import embedded_model_path
 
     lib = llama_cpp_module()
-    set_verbose(False)
     original = embedded_model_path()
     copy = ensure_converted(original, Path(tempfile.mkdtemp()) / "embedded.q8_0.gguf", 2)
     models = {name: LlamaModel(path_model=str(path), params=lib.llama_model_default_params(),

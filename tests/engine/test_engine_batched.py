@@ -181,12 +181,12 @@ def test_shared_prompt_prefixes_are_reused_without_changing_answers():
         decoder.close()
     decoder = BatchDecoder(model, slots=3, n_ctx=512, threads=1)
     reused = decode_all(decoder, calls)
-    assert decoder.prompt_tokens_copied > 0 and decoder.prompt_tokens_reused > 150
+    assert decoder.prompt_tokens_shared > 0 and decoder.prompt_tokens_reused > 150
     decoder.close()
     model.close()
-    # A reused or copied prefix gives the same KV values; where the new tokens land in the
+    # A reused or shared prefix gives the same KV values; where the new tokens land in the
     # cache can change the order of a sum and, rarely, a sampled token (docs/architecture.md).
-    # A broken copy would change every answer that uses it.
+    # Broken sharing would change every answer that uses it.
     assert all(reused) and sum(a == b for a, b in zip(reused, fresh, strict=True)) >= 5
 
 
@@ -212,13 +212,63 @@ def test_requests_sent_together_read_their_shared_prefix_once():
     while decoder.busy:
         decoder.step()
     shared = len(model.prompt_tokens([{"role": "user", "content": context}])) - 10
-    assert decoder.prompt_tokens_copied >= 3 * shared
+    assert decoder.prompt_tokens_shared >= 3 * shared
     decoder.close()
     model.close()
     together = [answers[i] for i in range(4)]
     assert all(together)
-    # as above: a copied prefix holds the same values; rarely a summing order flips a token
+    # as above: a shared prefix holds the same values; rarely a summing order flips a token
     assert sum(a == b for a, b in zip(together, alone, strict=True)) >= 3
+
+
+def test_a_step_keeps_prompt_chunks_out_of_the_calls_that_share_a_pass():
+    """Calls below 64 tokens may mix sequences; a longer prompt chunk is a call alone."""
+    from datagen.engine.backends.llama_batch import TILE_ROWS, BatchDecoder
+    from datagen.engine.backends.llama_model import LoadedModel
+
+    long = [ChatRequest.chat(f"{topic} " * 40 + "\nSay one word about it.", max_tokens=6,
+                             temperature=0.0) for topic in ("harbours", "orchards", "comets")]
+    short = [ChatRequest.chat(f"Name an animal with {n} legs.", max_tokens=24, seed=n,
+                              json_schema=ANIMAL) for n in range(5)]
+    model = LoadedModel(embedded_path())
+    decoder = BatchDecoder(model, slots=8, n_ctx=512, threads=1)
+    plans = []
+    plan = decoder._plan
+
+    def recorded():
+        calls = plan()
+        plans.append([[len(tokens) for _, tokens, _ in call] for call in calls])
+        return calls
+
+    decoder._plan = recorded  # type: ignore[method-assign]
+    answers = decode_all(decoder, [Call(r, r.seed) for r in (*short, *long)])
+    decoder.close()
+    model.close()
+    assert all(answers)
+    assert all(json.loads(a)["legs"] in (0, 2, 4, 6, 8) for a in answers[:5])
+    calls = [call for step in plans for call in step]
+    for call in calls:
+        assert len(call) == 1 or sum(call) < TILE_ROWS
+    assert any(len(step) > 1 and any(max(call) >= TILE_ROWS for call in step)
+               for step in plans)  # a step that read a prompt beside the others' tokens
+    assert any(len(call) > 1 for call in calls)  # and sequences sharing a pass
+
+
+def test_llama_cpp_logs_its_errors_but_not_its_warnings(capfd):
+    from datagen.engine.backends import llama_model
+    from datagen.engine.backends.llama_batch import BatchDecoder
+
+    model = llama_model.LoadedModel(embedded_path())
+    # 8 x 2048 cells in one cache: llama.cpp warns that this exceeds the training context
+    BatchDecoder(model, slots=8, n_ctx=2048, threads=1).close()
+    model.close()
+    assert capfd.readouterr().err == ""
+    log = llama_model._LOG
+    assert log is not None
+    log._log(llama_model.LOG_ERROR, b"llama.cpp failed: ", None)
+    log._log(llama_model.LOG_CONTINUED, b"because\n", None)
+    log._log(3, b"a warning\n", None)
+    assert capfd.readouterr().err == "llama.cpp failed: because\n"
 
 
 def test_a_prompt_that_left_its_slot_is_restored_from_the_prefix_store():

@@ -1,18 +1,28 @@
 """Batched decoding on one llama.cpp context: many sequences per ``llama_decode``.
 
-A ``BatchDecoder`` owns one context with ``slots`` sequences, each in its own KV stream.
-Every step decodes the next token of every generating sequence plus as many prompt tokens
-of newly admitted ones as fit, then samples each sequence with its own sampler chain.
+A ``BatchDecoder`` owns one context with ``slots`` sequences in one KV cache. Every step
+decodes the next token of every generating sequence, the text a grammar forces after it,
+and as many prompt tokens of newly admitted ones as fit; then it samples each sequence with
+its own sampler chain.
 
 Prompt prefixes are reused instead of re-read: a slot keeps the KV of its last sequence
 when that one ends, and a new request goes to the free slot whose kept tokens share the
 longest prefix with its prompt (the chat template's system prompt at least). When another
-slot holds a much longer shared prefix (the same query and response seen by another agent),
-its KV stream is copied over instead. A request whose prompt shares a long prefix with a
-prompt still being read (the judge's requests about one response, sent together) waits
-until that prefix is in the KV cache and then copies it, instead of reading it beside it.
-Prompts that left their slot stay in a ``PrefixStore`` in host memory, so a later step
-that starts the same way (the same response, critiqued and then judged) restores them.
+slot holds a longer shared prefix (the same query and response seen by another agent), the
+new sequence shares those KV cells: one copy of the prefix serves every sequence that
+starts with it, so it is read from memory once per step, not once per sequence. A request
+whose prompt shares a long prefix with a prompt still being read (the judge's requests
+about one response, sent together) waits until that prefix is in the KV cache and then
+shares it, instead of reading it beside it. Prompts that left their slot stay in a
+``PrefixStore`` in host memory, so a later step that starts the same way (the same
+response, critiqued and then judged) restores them.
+
+How a step is cut into ``llama_decode`` calls matters on a CPU. One call is one pass over
+all the weights, so the one-token steps of every sequence and the short forced texts go
+together in one call. But llama.cpp's fast attention for a prompt chunk (64 rows or more)
+computes every tile of the cache that any row of the chunk may see; rows of different
+sequences in one such chunk would each pay for the others' caches. So a call holds either
+fewer than ``TILE_ROWS`` tokens of any sequences, or one sequence's prompt chunk.
 """
 
 from __future__ import annotations
@@ -26,11 +36,12 @@ from datagen.engine.backends.llama_model import LoadedModel
 from datagen.engine.backends.llama_prefixes import PrefixStore, shared_prefix
 from datagen.engine.backends.llama_sequence import Generation, Job
 
-# Copying a KV stream moves the whole stream; below this many extra shared tokens,
-# re-reading them is about as cheap.
-MIN_COPIED_PREFIX = 64
-# Restoring from host memory copies only the entry; worth it for a few tokens more.
+# A request waits for a prefix still being read only when it gains this many tokens.
+MIN_AWAITED_PREFIX = 64
+# Restoring from host memory copies the entry; worth it for a few tokens more.
 MIN_RESTORED_PREFIX = 16
+# llama.cpp's tiled attention takes over from row-by-row attention at this many rows.
+TILE_ROWS = 64
 
 
 @dataclass
@@ -56,7 +67,7 @@ class BatchDecoder:
         self.slots = [Slot(seq) for seq in range(slots)]
         self.prefixes = prefixes
         self.prompt_tokens_reused = 0  # read from the KV cache instead of decoded again
-        self.prompt_tokens_copied = 0  # of those, copied over from another slot
+        self.prompt_tokens_shared = 0  # of those, shared with another slot
         self.prompt_tokens_restored = 0  # of those, restored from the prefix store
         # admitted jobs waiting for a prefix another slot is still reading; each holds a
         # free slot, so a waiting job always has one when its prefix is ready
@@ -112,12 +123,12 @@ class BatchDecoder:
         coming = min(len(prompt) - 1, max(
             (planned_prefix(slot.history, generation.pending, prompt)
              for slot, generation in self._active() if generation.pending), default=0))
-        if coming < MIN_COPIED_PREFIX:  # the usual case: nothing worth waiting for
+        if coming < MIN_AWAITED_PREFIX:  # the usual case: nothing worth waiting for
             return False
         now = max(shared_prefix(slot.history, prompt) for slot in self.slots)
-        if self.prefixes is not None and coming >= now + MIN_COPIED_PREFIX:
+        if self.prefixes is not None and coming >= now + MIN_AWAITED_PREFIX:
             now = max(now, self.prefixes.longest(prompt)[1])  # a scan of the store
-        return coming >= now + MIN_COPIED_PREFIX
+        return coming >= now + MIN_AWAITED_PREFIX
 
     def _start_ready(self) -> None:
         """Start the waiting jobs whose prefix has been read."""
@@ -133,17 +144,18 @@ class BatchDecoder:
         return max(free, key=lambda slot: shared_prefix(slot.history, prompt))
 
     def _reuse(self, slot: Slot, prompt: list[int]) -> int:
-        """Keep (or copy or restore) the longest cached prefix of ``prompt``; its length."""
+        """Keep (or share or restore) the longest cached prefix of ``prompt``; its length."""
         limit = len(prompt) - 1  # the last prompt token is decoded again for its logits
         kept = min(shared_prefix(slot.history, prompt), limit)
         donor = max((s for s in self.slots if s is not slot), default=None,
                     key=lambda s: shared_prefix(s.history, prompt))
         if donor is not None:
-            copied = min(shared_prefix(donor.history, prompt), limit)
-            if copied >= kept + MIN_COPIED_PREFIX:
-                self.lib.llama_memory_seq_cp(self.memory, donor.seq, slot.seq, -1, -1)
-                kept = copied
-                self.prompt_tokens_copied += copied
+            shared = min(shared_prefix(donor.history, prompt), limit)
+            if shared > kept:  # the donor's cells get this sequence's id as well
+                self.lib.llama_memory_seq_rm(self.memory, slot.seq, -1, -1)
+                self.lib.llama_memory_seq_cp(self.memory, donor.seq, slot.seq, 0, shared)
+                kept = shared
+                self.prompt_tokens_shared += shared
         kept = self._restore(slot, prompt, kept, limit)
         self.lib.llama_memory_seq_rm(self.memory, slot.seq, kept, -1)
         self.prompt_tokens_reused += kept
@@ -166,37 +178,64 @@ class BatchDecoder:
         return stored
 
     def step(self) -> None:
-        """Decode one batch and sample every sequence that has new logits."""
+        """Decode the next tokens of every sequence and sample those that have new logits."""
         self._start_ready()
-        sampled = self._fill_batch()
-        if self.batch.n_tokens == 0:
-            return
-        status = self.lib.llama_decode(self.context.ctx, self.batch)
-        if status != 0:
-            self.fail_all(f"llama_decode returned {status}")
-            return
-        for slot, index in sampled:
-            generation = slot.generation
-            assert generation is not None and generation.sampler is not None
-            token = generation.sampler.sample(self.context.ctx, index)
-            if generation.accept(token, room=self.n_ctx - len(slot.history) - 1):
-                self._finish(slot, generation.answer())
+        for call in self._plan():
+            sampled = self._fill_batch(call)
+            status = self.lib.llama_decode(self.context.ctx, self.batch)
+            if status != 0:
+                self.fail_all(f"llama_decode returned {status}")
+                return
+            for slot, index in sampled:
+                generation = slot.generation
+                assert generation is not None and generation.sampler is not None
+                token = generation.sampler.sample(self.context.ctx, index)
+                if generation.accept(token, room=self.n_ctx - len(slot.history) - 1):
+                    self._finish(slot, generation.answer())
 
-    def _fill_batch(self) -> list[tuple[Slot, int]]:
-        """Next tokens first, then prompt chunks; returns (slot, batch index) to sample."""
-        self.batch.n_tokens = 0
-        sampled = []
+    def _plan(self) -> list[list[tuple[Slot, list[int], bool]]]:
+        """This step's tokens as ``llama_decode`` calls of (slot, tokens, sample after).
+
+        Next tokens first, then prompt chunks and forced text as ``n_batch`` allows. Short
+        parts share calls of fewer than ``TILE_ROWS`` tokens; a longer chunk is a call of
+        its own (see the module's docstring)."""
+        parts: list[tuple[Slot, list[int], bool]] = []
+        room = self.n_batch
         for slot, generation in self._active():
             if generation.next_token is not None:
-                sampled.append((slot, self._add(slot, [generation.next_token])))
+                parts.append((slot, [generation.next_token], True))
                 generation.next_token = None
+                room -= 1
         for slot, generation in self._active():
-            room = self.n_batch - self.batch.n_tokens
             if not generation.pending or room <= 0:
                 continue
             chunk, generation.pending = generation.pending[:room], generation.pending[room:]
-            last = self._add(slot, chunk)
-            if not generation.pending:
+            parts.append((slot, chunk, not generation.pending))
+            room -= len(chunk)
+        calls: list[list[tuple[Slot, list[int], bool]]] = []
+        short: list[tuple[Slot, list[int], bool]] = []
+        rows = 0
+        for part in parts:
+            size = len(part[1])
+            if size >= TILE_ROWS:
+                calls.append([part])
+                continue
+            if rows + size >= TILE_ROWS:
+                calls.append(short)
+                short, rows = [], 0
+            short.append(part)
+            rows += size
+        if short:
+            calls.append(short)
+        return calls
+
+    def _fill_batch(self, call: list[tuple[Slot, list[int], bool]]) -> list[tuple[Slot, int]]:
+        """Put one call's tokens in the batch; returns (slot, batch index) to sample."""
+        self.batch.n_tokens = 0
+        sampled = []
+        for slot, tokens, sample in call:
+            last = self._add(slot, tokens)
+            if sample:
                 sampled.append((slot, last))
         return sampled
 

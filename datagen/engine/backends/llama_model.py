@@ -7,8 +7,10 @@ compiles JSON schemas into grammars once per schema, and opens batched contexts.
 
 from __future__ import annotations
 
+import ctypes
 import json
 import re
+import sys
 import threading
 from collections.abc import Mapping, Sequence
 from pathlib import Path
@@ -28,12 +30,40 @@ LOAD_LOCK = threading.Lock()
 FLASH_ATTENTION_ON = 1
 
 
+# ggml's log levels (ggml.h): an error, and a line continuing the previous message
+LOG_ERROR, LOG_CONTINUED = 4, 5
+
+
 def llama_cpp_module() -> Any:
+    global _LOG
     try:
         import llama_cpp
     except ImportError:
         raise MissingExtra("embedded", "the 'embedded' and 'gguf' backends") from None
+    if _LOG is None:
+        _LOG = ErrorsOnlyLog(llama_cpp)
     return llama_cpp
+
+
+class ErrorsOnlyLog:
+    """llama.cpp's log on standard error, errors only. llama-cpp-python's own handler reads
+    the levels one off (it shows warnings, such as a context longer than the model was
+    trained on, and hides errors)."""
+
+    def __init__(self, lib: Any):
+        self.showing = False
+        # llama.cpp keeps a raw pointer to the callback, so this object must live on
+        self.callback = lib.llama_log_callback(self._log)
+        lib.llama_log_set(self.callback, ctypes.c_void_p(0))
+
+    def _log(self, level: int, text: bytes, _user_data: Any) -> None:
+        if level != LOG_CONTINUED:
+            self.showing = level == LOG_ERROR
+        if self.showing:
+            sys.stderr.write(text.decode("utf-8", errors="replace"))
+
+
+_LOG: ErrorsOnlyLog | None = None
 
 
 class LoadedModel:
@@ -42,9 +72,7 @@ class LoadedModel:
     def __init__(self, path: Path):
         self.lib = llama_cpp_module()
         from llama_cpp._internals import LlamaModel
-        from llama_cpp._logger import set_verbose
 
-        set_verbose(False)  # llama.cpp's own log: errors only
         params = self.lib.llama_model_default_params()
         try:
             with LOAD_LOCK:
@@ -107,7 +135,7 @@ class LoadedModel:
 
     def new_context(self, *, slots: int, n_ctx_per_slot: int, threads: int,
                     n_batch: int) -> Any:
-        """A context holding ``slots`` sequences, each with its own KV stream."""
+        """A context holding ``slots`` sequences in one KV cache (a shared prefix is kept once)."""
         from llama_cpp._internals import LlamaContext
 
         params = self.lib.llama_context_default_params()
@@ -115,7 +143,7 @@ class LoadedModel:
         params.n_seq_max = slots
         params.n_batch = params.n_ubatch = n_batch
         params.n_threads = params.n_threads_batch = threads
-        params.kv_unified = False
+        params.kv_unified = True  # one cache: sequences share the cells of a common prefix
         params.flash_attn_type = FLASH_ATTENTION_ON
         params.no_perf = True
         try:

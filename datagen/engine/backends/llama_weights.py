@@ -54,9 +54,6 @@ def ensure_converted(source: Path, target: Path, threads: int) -> Path:
     from datagen.engine.backends.llama_model import llama_cpp_module
 
     lib = llama_cpp_module()
-    from llama_cpp._logger import set_verbose
-
-    set_verbose(False)  # llama.cpp's log: errors only
     target.parent.mkdir(parents=True, exist_ok=True)
     handle, partial = tempfile.mkstemp(dir=target.parent, suffix=".partial")
     os.close(handle)
