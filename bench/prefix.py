@@ -6,7 +6,7 @@ One batched llama.cpp context (8 slots, 1 thread) on the embedded model decodes 
 of N requests; the requests of a group share ~400 prompt tokens (a judge's requests about
 one response) and differ in their last line. Two sides, alternating in the same process:
 the decoder as shipped (a request whose prefix another slot is still reading waits, then
-copies it) and the same decoder admitting every request at once (each reads the shared
+shares its cells) and the same decoder admitting every request at once (each reads the shared
 prefix beside the others). Printed per round: seconds, prompt tokens read from the KV
 cache, and the ratio (target: waiting faster whenever prefixes are shared).
 

@@ -226,3 +226,25 @@ def test_planned_prefix_equals_the_prefix_of_the_joined_tokens():
         cut = rng.randint(0, len(joined))
         prompt = joined[:cut] + [rng.randint(0, 3) for _ in range(rng.randint(0, 4))]
         assert planned_prefix(history, pending, prompt) == shared_prefix(joined, prompt)
+
+
+def test_a_step_is_cut_into_short_shared_calls_and_long_chunks_alone():
+    import random
+
+    from datagen.engine.backends.llama_batch import TILE_ROWS, Slot, cut_into_calls
+
+    slots = [Slot(seq) for seq in range(6)]
+    sizes = [1, 30, 100, 40, 1, TILE_ROWS]
+    parts = [(slot, [7] * size, True) for slot, size in zip(slots, sizes, strict=True)]
+    calls = cut_into_calls(parts)
+    assert [[len(tokens) for _, tokens, _ in call] for call in calls] == [
+        [100], [1, 30], [TILE_ROWS], [40, 1]]
+    rng = random.Random(3)
+    for _ in range(200):
+        parts = [(Slot(seq), [7] * rng.choice([1, 1, 5, 20, 63, 64, 300]), True)
+                 for seq in range(rng.randint(0, 12))]
+        calls = cut_into_calls(parts)
+        assert sorted(id(p) for call in calls for p in call) == sorted(map(id, parts))
+        for call in calls:
+            total = sum(len(tokens) for _, tokens, _ in call)
+            assert total < TILE_ROWS or len(call) == 1

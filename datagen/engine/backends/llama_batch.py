@@ -51,6 +51,11 @@ class Slot:
     generation: Generation | None = None
 
 
+# one sequence's share of a ``llama_decode`` call: its slot, its tokens, and whether its
+# last token's logits are sampled
+Part = tuple[Slot, list[int], bool]
+
+
 class BatchDecoder:
     """One context decoding up to ``slots`` sequences together."""
 
@@ -193,13 +198,13 @@ class BatchDecoder:
                 if generation.accept(token, room=self.n_ctx - len(slot.history) - 1):
                     self._finish(slot, generation.answer())
 
-    def _plan(self) -> list[list[tuple[Slot, list[int], bool]]]:
-        """This step's tokens as ``llama_decode`` calls of (slot, tokens, sample after).
+    def _plan(self) -> list[list[Part]]:
+        """This step's tokens, cut into ``llama_decode`` calls."""
+        return cut_into_calls(self._parts())
 
-        Next tokens first, then prompt chunks and forced text as ``n_batch`` allows. Short
-        parts share calls of fewer than ``TILE_ROWS`` tokens; a longer chunk is a call of
-        its own (see the module's docstring)."""
-        parts: list[tuple[Slot, list[int], bool]] = []
+    def _parts(self) -> list[Part]:
+        """Next tokens first, then prompt chunks and forced text as ``n_batch`` allows."""
+        parts: list[Part] = []
         room = self.n_batch
         for slot, generation in self._active():
             if generation.next_token is not None:
@@ -212,24 +217,9 @@ class BatchDecoder:
             chunk, generation.pending = generation.pending[:room], generation.pending[room:]
             parts.append((slot, chunk, not generation.pending))
             room -= len(chunk)
-        calls: list[list[tuple[Slot, list[int], bool]]] = []
-        short: list[tuple[Slot, list[int], bool]] = []
-        rows = 0
-        for part in parts:
-            size = len(part[1])
-            if size >= TILE_ROWS:
-                calls.append([part])
-                continue
-            if rows + size >= TILE_ROWS:
-                calls.append(short)
-                short, rows = [], 0
-            short.append(part)
-            rows += size
-        if short:
-            calls.append(short)
-        return calls
+        return parts
 
-    def _fill_batch(self, call: list[tuple[Slot, list[int], bool]]) -> list[tuple[Slot, int]]:
+    def _fill_batch(self, call: list[Part]) -> list[tuple[Slot, int]]:
         """Put one call's tokens in the batch; returns (slot, batch index) to sample."""
         self.batch.n_tokens = 0
         sampled = []
@@ -297,6 +287,27 @@ class BatchDecoder:
             self.lib.llama_batch_free(self.batch)
             self.batch = None
         self.context.close()
+
+
+def cut_into_calls(parts: list[Part]) -> list[list[Part]]:
+    """Short parts share calls of fewer than ``TILE_ROWS`` tokens; a longer chunk is a call
+    of its own (see the module's docstring)."""
+    calls: list[list[Part]] = []
+    short: list[Part] = []
+    rows = 0
+    for part in parts:
+        size = len(part[1])
+        if size >= TILE_ROWS:
+            calls.append([part])
+            continue
+        if rows + size >= TILE_ROWS:
+            calls.append(short)
+            short, rows = [], 0
+        short.append(part)
+        rows += size
+    if short:
+        calls.append(short)
+    return calls
 
 
 def planned_prefix(history: list[int], pending: list[int], prompt: list[int]) -> int:
