@@ -17,53 +17,26 @@ step, and the one-cache layout's speed-up.
 from __future__ import annotations
 
 import argparse
-import tempfile
-import time
-from pathlib import Path
+
+from llama_bench import BareContext, embedded_weights, load
 
 SEQUENCES = 8
 FORCED = 6
 FORCED_ON = (2, 5)
 
 
-class Context:
+class Context(BareContext):
     """One context with ``SEQUENCES`` sequences, each holding a ``length``-token prompt."""
 
     def __init__(self, lib, model, *, unified: bool, length: int, shared: bool):
-        params = lib.llama_context_default_params()
-        params.n_ctx = SEQUENCES * 2048
-        params.n_seq_max = SEQUENCES
-        params.n_batch = params.n_ubatch = 512
-        params.n_threads = params.n_threads_batch = 1
-        params.kv_unified = unified
-        params.flash_attn_type = 1
-        params.no_perf = True
-        from llama_cpp._internals import LlamaContext
-
-        self.lib = lib
-        self.context = LlamaContext(model=model, params=params, verbose=False)
-        self.batch = lib.llama_batch_init(512, 0, 1)
-        self.memory = lib.llama_get_memory(self.context.ctx)
+        super().__init__(lib, model, sequences=SEQUENCES, flash=True, unified=unified)
         self.length = length
         for sequence in range(1 if shared else SEQUENCES):
-            for start in range(0, length, 512):
-                self.decode([(100 + (i * (sequence + 1)) % 300, i, sequence, i == length - 1)
-                             for i in range(start, min(start + 512, length))])
+            self.read_prompt(length, sequence, salt=sequence + 1)
         if shared:
             for sequence in range(1, SEQUENCES):
                 lib.llama_memory_seq_cp(self.memory, 0, sequence, -1, -1)
         self.generation = self.mixed = 0.0
-
-    def decode(self, tokens: list[tuple[int, int, int, bool]]) -> float:
-        batch = self.batch
-        for i, (token, position, sequence, logits) in enumerate(tokens):
-            batch.token[i], batch.pos[i], batch.n_seq_id[i] = token, position, 1
-            batch.seq_id[i][0], batch.logits[i] = sequence, logits
-        batch.n_tokens = len(tokens)
-        started = time.perf_counter()
-        if self.lib.llama_decode(self.context.ctx, batch) != 0:
-            raise RuntimeError("llama_decode failed")
-        return time.perf_counter() - started
 
     def steps(self, step: int) -> None:
         position = self.length
@@ -78,27 +51,14 @@ class Context:
         for sequence in range(SEQUENCES):  # taken back out for the next round
             self.lib.llama_memory_seq_rm(self.memory, sequence, position, -1)
 
-    def close(self) -> None:
-        self.lib.llama_batch_free(self.batch)
-        self.context.close()
-
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--steps", type=int, default=30)
     parser.add_argument("--context", type=int, default=1000)
     args = parser.parse_args()
-    from llama_cpp._internals import LlamaModel
-
-    from datagen.engine.backends.llama_model import llama_cpp_module
-    from datagen.engine.backends.llama_weights import ensure_converted
-    from datagen.engine.backends.llamacpp import embedded_model_path
-
-    lib = llama_cpp_module()
-    copy = ensure_converted(embedded_model_path(),
-                            Path(tempfile.mkdtemp()) / "embedded.q8_0.gguf", 2)
-    model = LlamaModel(path_model=str(copy), params=lib.llama_model_default_params(),
-                       verbose=False)
+    lib, _, copy = embedded_weights()
+    model = load(lib, copy)
     for shared, length in ((True, args.context), (False, args.context // 2)):
         sides = {unified: Context(lib, model, unified=unified, length=length, shared=shared)
                  for unified in (True, False)}

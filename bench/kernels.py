@@ -14,47 +14,22 @@ converted the weights; datagen runs Q8_0 with flash attention).
 from __future__ import annotations
 
 import argparse
-import tempfile
-import time
-from pathlib import Path
+
+from llama_bench import BareContext, embedded_weights, load
 
 SEQUENCES = 8
 CHUNK = 64
 
 
-class Context:
-    """One llama.cpp context with ``SEQUENCES`` sequences sharing a prompt."""
+class Context(BareContext):
+    """One context with ``SEQUENCES`` sequences sharing a prompt."""
 
     def __init__(self, lib, model, flash: bool, context: int):
-        params = lib.llama_context_default_params()
-        params.n_ctx = SEQUENCES * 2048
-        params.n_seq_max = SEQUENCES
-        params.n_batch = params.n_ubatch = 512
-        params.n_threads = params.n_threads_batch = 1
-        params.kv_unified = False
-        params.flash_attn_type = 1 if flash else 0
-        params.no_perf = True
-        from llama_cpp._internals import LlamaContext
-
-        self.lib = lib
-        self.context = LlamaContext(model=model, params=params, verbose=False)
-        self.batch = lib.llama_batch_init(512, 0, 1)
-        self.memory = lib.llama_get_memory(self.context.ctx)
+        super().__init__(lib, model, sequences=SEQUENCES, flash=flash, unified=False)
         self.length = context
-        self.decode([(100 + i % 300, i, 0, i == context - 1) for i in range(context)])
+        self.read_prompt(context, 0)
         for sequence in range(1, SEQUENCES):
             lib.llama_memory_seq_cp(self.memory, 0, sequence, -1, -1)
-
-    def decode(self, tokens: list[tuple[int, int, int, bool]]) -> float:
-        batch = self.batch
-        for i, (token, position, sequence, logits) in enumerate(tokens):
-            batch.token[i], batch.pos[i], batch.n_seq_id[i] = token, position, 1
-            batch.seq_id[i][0], batch.logits[i] = sequence, logits
-        batch.n_tokens = len(tokens)
-        started = time.perf_counter()
-        if self.lib.llama_decode(self.context.ctx, batch) != 0:
-            raise RuntimeError("llama_decode failed")
-        return time.perf_counter() - started
 
     def generation_step(self, step: int) -> float:
         position = self.length + step
@@ -66,28 +41,14 @@ class Context:
         self.lib.llama_memory_seq_rm(self.memory, 0, start, -1)  # taken back out
         return seconds
 
-    def close(self) -> None:
-        self.lib.llama_batch_free(self.batch)
-        self.context.close()
-
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--steps", type=int, default=40)
     parser.add_argument("--context", type=int, default=500)
     args = parser.parse_args()
-    from llama_cpp._internals import LlamaModel
-
-    from datagen.engine.backends.llama_model import llama_cpp_module
-    from datagen.engine.backends.llama_weights import ensure_converted
-    from datagen.engine.backends.llamacpp import embedded_model_path
-
-    lib = llama_cpp_module()
-    original = embedded_model_path()
-    copy = ensure_converted(original, Path(tempfile.mkdtemp()) / "embedded.q8_0.gguf", 2)
-    models = {name: LlamaModel(path_model=str(path), params=lib.llama_model_default_params(),
-                               verbose=False)
-              for name, path in (("Q4_1", original), ("Q8_0", copy))}
+    lib, original, copy = embedded_weights()
+    models = {"Q4_1": load(lib, original), "Q8_0": load(lib, copy)}
     contexts = {(name, flash): Context(lib, model, flash, args.context)
                 for name, model in models.items() for flash in (False, True)}
     generation = dict.fromkeys(contexts, 0.0)
