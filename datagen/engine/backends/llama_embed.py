@@ -30,8 +30,9 @@ class LlamaEmbedder:
 
     def _load(self) -> Any:
         if self._llama is None:
-            import llama_cpp
+            from datagen.engine.backends.llama_model import llama_cpp_module
 
+            llama_cpp = llama_cpp_module()  # its log: errors only
             self._llama = llama_cpp.Llama(
                 model_path=str(self.model_path),
                 embedding=True,
