@@ -151,16 +151,15 @@ class BatchDecoder:
     def _reuse(self, slot: Slot, prompt: list[int]) -> int:
         """Keep (or share or restore) the longest cached prefix of ``prompt``; its length."""
         limit = len(prompt) - 1  # the last prompt token is decoded again for its logits
-        kept = min(shared_prefix(slot.history, prompt), limit)
-        donor = max((s for s in self.slots if s is not slot), default=None,
-                    key=lambda s: shared_prefix(s.history, prompt))
-        if donor is not None:
-            shared = min(shared_prefix(donor.history, prompt), limit)
-            if shared > kept:  # the donor's cells get this sequence's id as well
-                self.lib.llama_memory_seq_rm(self.memory, slot.seq, -1, -1)
-                self.lib.llama_memory_seq_cp(self.memory, donor.seq, slot.seq, 0, shared)
-                kept = shared
-                self.prompt_tokens_shared += shared
+        held = {other.seq: min(shared_prefix(other.history, prompt), limit)
+                for other in self.slots}
+        kept = held[slot.seq]
+        donor = max(held, key=held.__getitem__)
+        if held[donor] > kept:  # the donor's cells get this sequence's id as well
+            self.lib.llama_memory_seq_rm(self.memory, slot.seq, -1, -1)
+            self.lib.llama_memory_seq_cp(self.memory, donor, slot.seq, 0, held[donor])
+            kept = held[donor]
+            self.prompt_tokens_shared += kept
         kept = self._restore(slot, prompt, kept, limit)
         self.lib.llama_memory_seq_rm(self.memory, slot.seq, kept, -1)
         self.prompt_tokens_reused += kept
