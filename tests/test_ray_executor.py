@@ -19,7 +19,7 @@ pytestmark = [pytest.mark.embedded, pytest.mark.slow]
 
 PROMPTS = [f"Name a {thing} in three words." for thing in
            ("fruit", "river", "bird", "tool", "city", "color", "song", "tree")]
-BUILD = ("build", "responses", "-q", "-m", "embedded?instances=1", "-o", "max_tokens=16",
+BUILD = ("build", "responses", "-q", "-m", "embedded?instances=1&threads=1", "-o", "max_tokens=16",
          "-o", "n=1")
 
 

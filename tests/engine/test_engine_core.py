@@ -163,6 +163,26 @@ def test_parse_model_spec(text, kind, target, params):
     assert (spec.kind, spec.target, spec.params) == (kind, target, params)
 
 
+@pytest.mark.parametrize("cores, params, expected", [
+    (1, "", (1, 1)),
+    (2, "", (1, 2)),  # one context of two threads: its sequences share one KV cache
+    (4, "", (2, 2)),
+    (2, "?instances=2", (2, 1)),  # threads x instances stay within the cores
+    (2, "?instances=3", (3, 1)),
+    (4, "?threads=1", (4, 1)),
+    (2, "?instances=1&threads=4", (1, 4)),  # asked for, not corrected
+])
+def test_llama_cpp_contexts_and_threads_fit_the_cores(tmp_path, monkeypatch, cores, params,
+                                                      expected):
+    from datagen.engine.backends import llamacpp
+
+    weights = tmp_path / "m.gguf"
+    weights.write_bytes(b"")  # only its existence is checked until the first call
+    monkeypatch.setattr(llamacpp, "usable_cores", lambda: cores)
+    backend = llamacpp.GGUFBackend(parse_model_spec(f"gguf:{weights}{params}"), home=tmp_path)
+    assert (backend.instances, backend.threads) == expected
+
+
 def test_bad_specs_name_the_problem(engine_home):
     with pytest.raises(UsageError, match="empty model spec"):
         parse_model_spec(" ")

@@ -3,8 +3,9 @@
 Requests are decoded in batches: each instance is one llama.cpp context holding ``slots``
 sequences that advance together, one ``llama_decode`` per step, with continuous batching
 over every request in flight (see ``llama_batch`` and ``llama_pool``). Instances run in
-worker threads (ctypes releases the GIL while decoding), one thread each by default and one
-instance per core, so threads x instances never exceed the cores this process may use.
+worker threads (ctypes releases the GIL while decoding), two threads each by default (one
+on a single core) and as many instances as the cores allow, so threads x instances never
+exceed the cores this process may use.
 The model and its contexts load on the first call and stay loaded for the next ones.
 """
 
@@ -33,6 +34,10 @@ from datagen.engine.cache import weights_digest
 from datagen.errors import MissingExtra, NotFound, UsageError
 
 EMBEDDED_FILE = "SmolLM2-135M-Instruct.Q4_1.gguf"
+# Threads per context by default. On 2 cores one context of 2 threads builds a pipeline
+# faster than two contexts of one: all its sequences share one KV cache, so a prefix read
+# for one call serves the others (docs/architecture.md). More per context is not measured.
+DEFAULT_THREADS = 2
 
 
 class GGUFBackend(Backend):
@@ -41,7 +46,7 @@ class GGUFBackend(Backend):
     example_spec = "gguf:/models/qwen2.5-0.5b-instruct-q4_k_m.gguf?slots=8"
     params = {
         "instances": "llama.cpp contexts decoding in parallel (default: cores / threads)",
-        "threads": "threads per context (default 1, the fastest per core)",
+        "threads": "threads per context (default 2, fewer where the cores or instances ask)",
         "slots": "sequences each context decodes together (default 8)",
         "n_ctx": "context length in tokens of each sequence (default 2048)",
         "prefix_mb": "host memory keeping finished prompts' KV for reuse (default 1024; 0: off)",
@@ -53,8 +58,11 @@ class GGUFBackend(Backend):
         self.path = self.model_path()
         if not self.path.is_file():
             raise NotFound("GGUF file", str(self.path))
-        self.threads = spec.int_param("threads", 1) or 1
-        self.instances = spec.int_param("instances", max(1, usable_cores() // self.threads)) or 1
+        cores = usable_cores()
+        asked = spec.int_param("instances", 0)  # threads then default to the cores' share
+        self.threads = spec.int_param(
+            "threads", max(1, min(DEFAULT_THREADS, cores // asked if asked else cores))) or 1
+        self.instances = asked or max(1, cores // self.threads)
         self.slots = spec.int_param("slots", 8) or 1
         self.n_ctx = spec.int_param("n_ctx", 2048)
         self.prefix_mb = spec.int_param("prefix_mb", 1024)
