@@ -244,7 +244,7 @@ def start_server(vllm_dir: str | None) -> tuple[subprocess.Popen, str, str]:
 def server_bench(args: argparse.Namespace, scratch: Path) -> None:
     process, url, model = start_server(args.vllm)
     try:
-        levels = [1, 4, 16, 64] if args.vllm else [1, 4]
+        levels = [1, 4, 16, 64] if args.vllm else [1, 2, 4]
         plain = {c: plain_async_client(url, model, args.server_k, args.max_tokens, c)
                  for c in levels}
         best = max(plain, key=lambda c: plain[c][1] / plain[c][0])

@@ -147,8 +147,8 @@ def test_sigkill_then_rerun_reissues_only_missing_calls(tmp_path):
     assert json.loads(out.read_text()) == [expected(i) for i in range(20)]
 
 
-def test_window_defaults_to_64_and_to_4_for_llama_cpp_python(engine_home):
-    for owner, window in (("vllm", 64), ("me", 4)):
+def test_window_defaults_to_64_and_to_1_for_llama_cpp_python(engine_home):
+    for owner, window in (("vllm", 64), ("me", 1)):
         with FakeOpenAIServer(owned_by=owner) as server, Engine(
             [f"openai:fake-model@{server.url}"], home=engine_home
         ) as engine:

@@ -50,7 +50,7 @@ class OpenAIBackend(Backend):
     description = "an OpenAI-compatible server (vLLM, llama.cpp, SGLang, hosted APIs)"
     example_spec = "openai:Qwen/Qwen2.5-0.5B-Instruct@http://127.0.0.1:8000/v1?concurrency=64"
     params = {
-        "concurrency": "requests in flight at once (default 64; 4 for llama-cpp-python's"
+        "concurrency": "requests in flight at once (default 64; 1 for llama-cpp-python's"
         " server, which answers one at a time)",
         "timeout": "seconds to wait for one answer (default 300)",
         "retries": "retries per call on 429/5xx/timeouts/dropped connections (default 6)",
@@ -175,8 +175,9 @@ class OpenAIBackend(Backend):
 
     def answer(self, calls: Sequence[Call], done: DoneCallback) -> None:
         if not self.concurrency:
-            # A deep queue there only makes the last requests wait into their timeouts.
-            self.concurrency = 4 if self._serves_one_at_a_time() else 64
+            # Requests waiting there only slow it down: bench/engine.py (b) measured 28-29
+            # tok/s with 2 or 4 in flight against 30-36 with one.
+            self.concurrency = 1 if self._serves_one_at_a_time() else 64
         bodies = [self.body(call) for call in calls]  # resolves model id and form up front
         loop = self._ensure_loop()
         future = asyncio.run_coroutine_threadsafe(self._answer_all(bodies, done), loop)
