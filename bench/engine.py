@@ -13,7 +13,8 @@
     user's second run does). Rounds alternate the sides so other load hits both; each
     round prints its ratio, then the median and the spread (target >= 1.5x).
 (b) server: datagen's tok/s against a local server (llama.cpp's, or vLLM's with --vllm) vs a
-    plain async client at the best concurrency found (target >= 0.9x)
+    plain async client at the best concurrency found in the same round; rounds alternate
+    which side goes first, then the median and the spread (target >= 0.9x)
 (c) warm cache: a rerun's wall time vs the cold run (target <= 5%)
 """
 
@@ -243,24 +244,40 @@ def start_server(vllm_dir: str | None) -> tuple[subprocess.Popen, str, str]:
 
 def server_bench(args: argparse.Namespace, scratch: Path) -> None:
     process, url, model = start_server(args.vllm)
+    kind = "vLLM" if args.vllm else "llama.cpp"
+    ratios = []
     try:
-        levels = [1, 4, 16, 64] if args.vllm else [1, 2, 4]
-        plain = {c: plain_async_client(url, model, args.server_k, args.max_tokens, c)
-                 for c in levels}
-        best = max(plain, key=lambda c: plain[c][1] / plain[c][0])
-        best_rate = plain[best][1] / plain[best][0]
-        spec = f"openai:{model}@{url}"
-        server_s, counters = datagen_run(spec, scratch / "b", args.server_k, args.max_tokens,
-                                         use_cache=False)
-        rate = counters.completion_tokens / server_s
-        rates = ", ".join(f"c={c}: {t / s:.0f}" for c, (s, t) in plain.items())
-        kind = "vLLM" if args.vllm else "llama.cpp"
-        print(f"(b) {kind} server, {args.server_k} requests: plain async client {rates} tok/s;"
-              f" best c={best} {best_rate:.0f} tok/s, datagen {rate:.0f} tok/s:"
-              f" {rate / best_rate:.2f}x (target >= 0.9x)")
+        for round_ in range(args.rounds):
+            ratios.append(server_round(args, scratch / f"b{round_}", url, model, kind,
+                                       datagen_first=round_ % 2 == 1))
     finally:
         process.terminate()
         process.wait(timeout=60)
+    print(f"(b) {kind} server: median {statistics.median(ratios):.2f}x, spread"
+          f" {min(ratios):.2f}-{max(ratios):.2f}x over {len(ratios)} rounds (target >= 0.9x)")
+
+
+def server_round(args: argparse.Namespace, home: Path, url: str, model: str, kind: str,
+                 datagen_first: bool) -> float:
+    """datagen's rate over the best plain concurrency's, the two measured back to back."""
+    def datagen_rate() -> float:
+        seconds, counters = datagen_run(f"openai:{model}@{url}", home, args.server_k,
+                                        args.max_tokens, use_cache=False)
+        return counters.completion_tokens / seconds
+
+    rate = datagen_rate() if datagen_first else 0.0
+    levels = [1, 4, 16, 64] if args.vllm else [1, 2, 4]
+    plain = {c: plain_async_client(url, model, args.server_k, args.max_tokens, c)
+             for c in levels}
+    if not datagen_first:
+        rate = datagen_rate()
+    best = max(plain, key=lambda c: plain[c][1] / plain[c][0])
+    best_rate = plain[best][1] / plain[best][0]
+    rates = ", ".join(f"c={c}: {t / s:.0f}" for c, (s, t) in plain.items())
+    print(f"(b) {kind} server, {args.server_k} requests: plain async client {rates} tok/s;"
+          f" best c={best} {best_rate:.0f} tok/s, datagen {rate:.0f} tok/s:"
+          f" {rate / best_rate:.2f}x", flush=True)
+    return rate / best_rate
 
 
 def warm_cache(args: argparse.Namespace, scratch: Path) -> None:
