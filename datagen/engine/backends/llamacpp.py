@@ -59,9 +59,8 @@ class GGUFBackend(Backend):
         if not self.path.is_file():
             raise NotFound("GGUF file", str(self.path))
         cores = usable_cores()
-        asked = spec.int_param("instances", 0)  # threads then default to the cores' share
-        self.threads = spec.int_param(
-            "threads", max(1, min(DEFAULT_THREADS, cores // asked if asked else cores))) or 1
+        asked = spec.int_param("instances", 0)
+        self.threads = spec.int_param("threads", default_threads(cores, asked)) or 1
         self.instances = asked or max(1, cores // self.threads)
         self.slots = spec.int_param("slots", 8) or 1
         self.n_ctx = spec.int_param("n_ctx", 2048)
@@ -187,6 +186,13 @@ class EmbeddedBackend(GGUFBackend):
     @property
     def model_name(self) -> str:
         return "SmolLM2-135M-Instruct"
+
+
+def default_threads(cores: int, instances: int) -> int:
+    """``DEFAULT_THREADS``, or fewer where the cores (shared by ``instances`` contexts when
+    those are given) are fewer."""
+    share = cores // instances if instances else cores
+    return max(1, min(DEFAULT_THREADS, share))
 
 
 def usable_cores() -> int:
