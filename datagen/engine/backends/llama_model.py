@@ -40,8 +40,9 @@ def llama_cpp_module() -> Any:
         import llama_cpp
     except ImportError:
         raise MissingExtra("embedded", "the 'embedded' and 'gguf' backends") from None
-    if _LOG is None:
-        _LOG = ErrorsOnlyLog(llama_cpp)
+    with _LOG_LOCK:  # two handlers installed at once: llama.cpp could call a freed one
+        if _LOG is None:
+            _LOG = ErrorsOnlyLog(llama_cpp)
     return llama_cpp
 
 
@@ -64,6 +65,7 @@ class ErrorsOnlyLog:
 
 
 _LOG: ErrorsOnlyLog | None = None
+_LOG_LOCK = threading.Lock()
 
 
 class LoadedModel:
