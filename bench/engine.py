@@ -265,12 +265,15 @@ def server_round(args: argparse.Namespace, home: Path, url: str, model: str, kin
                                         args.max_tokens, use_cache=False)
         return counters.completion_tokens / seconds
 
-    rate = datagen_rate() if datagen_first else 0.0
-    levels = [1, 4, 16, 64] if args.vllm else [1, 2, 4]
-    plain = {c: plain_async_client(url, model, args.server_k, args.max_tokens, c)
-             for c in levels}
-    if not datagen_first:
-        rate = datagen_rate()
+    def plain_runs() -> dict[int, tuple[float, int]]:
+        levels = [1, 4, 16, 64] if args.vllm else [1, 2, 4]
+        return {c: plain_async_client(url, model, args.server_k, args.max_tokens, c)
+                for c in levels}
+
+    if datagen_first:
+        rate, plain = datagen_rate(), plain_runs()
+    else:
+        plain, rate = plain_runs(), datagen_rate()
     best = max(plain, key=lambda c: plain[c][1] / plain[c][0])
     best_rate = plain[best][1] / plain[best][0]
     rates = ", ".join(f"c={c}: {t / s:.0f}" for c, (s, t) in plain.items())
