@@ -166,7 +166,9 @@ def test_parse_model_spec(text, kind, target, params):
 @pytest.mark.parametrize("cores, params, expected", [
     (1, "", (1, 1)),
     (2, "", (1, 2)),  # one context of two threads: its sequences share one KV cache
+    (3, "", (1, 3)),  # the odd core joins the context instead of idling
     (4, "", (2, 2)),
+    (5, "", (2, 2)),
     (2, "?instances=2", (2, 1)),  # threads x instances stay within the cores
     (2, "?instances=3", (3, 1)),
     (4, "?threads=1", (4, 1)),

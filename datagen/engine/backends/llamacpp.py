@@ -3,9 +3,9 @@
 Requests are decoded in batches: each instance is one llama.cpp context holding ``slots``
 sequences that advance together, one ``llama_decode`` per step, with continuous batching
 over every request in flight (see ``llama_batch`` and ``llama_pool``). Instances run in
-worker threads (ctypes releases the GIL while decoding), two threads each by default (one
-on a single core) and as many instances as the cores allow, so threads x instances never
-exceed the cores this process may use.
+worker threads (ctypes releases the GIL while decoding): by default one per two cores,
+sharing the cores between them (3 cores: one instance of 3 threads), so threads x
+instances never exceed the cores this process may use.
 The model and its contexts load on the first call and stay loaded for the next ones.
 """
 
@@ -36,7 +36,8 @@ from datagen.errors import MissingExtra, NotFound, UsageError
 EMBEDDED_FILE = "SmolLM2-135M-Instruct.Q4_1.gguf"
 # Threads per context by default. On 2 cores one context of 2 threads builds a pipeline
 # faster than two contexts of one: all its sequences share one KV cache, so a prefix read
-# for one call serves the others (docs/architecture.md). More per context is not measured.
+# for one call serves the others (docs/architecture.md). An odd core joins a context (3 on
+# 3 cores, unmeasured: this machine has 2).
 DEFAULT_THREADS = 2
 
 
@@ -45,8 +46,8 @@ class GGUFBackend(Backend):
     description = "any GGUF file, run in-process by llama.cpp with batched decoding"
     example_spec = "gguf:/models/qwen2.5-0.5b-instruct-q4_k_m.gguf?slots=8"
     params = {
-        "instances": "llama.cpp contexts decoding in parallel (default: cores / threads)",
-        "threads": "threads per context (default 2, fewer where the cores or instances ask)",
+        "instances": "llama.cpp contexts decoding in parallel (default: cores / threads, or / 2)",
+        "threads": "threads per context (default: its share of the cores; 2 on 2 or 4)",
         "slots": "sequences each context decodes together (default 8)",
         "n_ctx": "context length in tokens of each sequence (default 2048)",
         "prefix_mb": "host memory keeping finished prompts' KV for reuse (default 1024; 0: off)",
@@ -58,10 +59,8 @@ class GGUFBackend(Backend):
         self.path = self.model_path()
         if not self.path.is_file():
             raise NotFound("GGUF file", str(self.path))
-        cores = usable_cores()
-        asked = spec.int_param("instances", 0)
-        self.threads = spec.int_param("threads", default_threads(cores, asked)) or 1
-        self.instances = asked or max(1, cores // self.threads)
+        self.instances, self.threads = contexts_and_threads(
+            usable_cores(), spec.int_param("instances", 0), spec.int_param("threads", 0))
         self.slots = spec.int_param("slots", 8) or 1
         self.n_ctx = spec.int_param("n_ctx", 2048)
         self.prefix_mb = spec.int_param("prefix_mb", 1024)
@@ -188,11 +187,15 @@ class EmbeddedBackend(GGUFBackend):
         return "SmolLM2-135M-Instruct"
 
 
-def default_threads(cores: int, instances: int) -> int:
-    """``DEFAULT_THREADS``, or fewer where the cores (shared by ``instances`` contexts when
-    those are given) are fewer."""
-    share = cores // instances if instances else cores
-    return max(1, min(DEFAULT_THREADS, share))
+def contexts_and_threads(cores: int, instances: int = 0, threads: int = 0) -> tuple[int, int]:
+    """llama.cpp contexts and threads per context: what the spec gives (0: not given), the
+    rest from the cores. By default one context per ``DEFAULT_THREADS`` cores, sharing all
+    of them, so an odd core joins a context instead of idling (3 cores: one of 3 threads)."""
+    if not instances:
+        instances = max(1, cores // (threads or DEFAULT_THREADS))
+    if not threads:
+        threads = max(1, cores // instances)
+    return instances, threads
 
 
 def usable_cores() -> int:
