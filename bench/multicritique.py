@@ -11,6 +11,10 @@ same loop `bench/engine.py` uses), measured first in the same run, so the printe
 says how the build's generation compares with raw speed on this machine.
 Target: the default build under 180 s on 2 cores. The build's CPU time is printed
 too: on a machine shared with other jobs the wall time grows, the CPU time does not.
+Every ``llama_decode`` of the build is timed as well: the seconds spent decoding, split
+into prompt chunks (64 tokens or more, llama.cpp's fastest path per token) and shorter
+calls (generation steps), and the floor that gives: every token the build decoded, at the
+chunk rate.
 
 --against SPEC compares the default embedded configuration with another one instead (the
 previous default, two contexts of one thread, above): cold builds in fresh homes, the two
@@ -23,8 +27,55 @@ from __future__ import annotations
 import argparse
 import os
 import tempfile
+import threading
 import time
 from pathlib import Path
+
+from datagen.engine.backends.llama_batch import TILE_ROWS as CHUNK_TOKENS
+
+
+class DecodeClock:
+    """Times every ``llama_decode`` call while installed: seconds and tokens, for calls of
+    ``CHUNK_TOKENS`` or more and for shorter ones."""
+
+    def __init__(self) -> None:
+        self.seconds = {"chunks": 0.0, "short": 0.0}
+        self.tokens = {"chunks": 0, "short": 0}
+        self._lock = threading.Lock()
+
+    def __enter__(self) -> DecodeClock:
+        import llama_cpp
+
+        self._real = llama_cpp.llama_decode
+
+        def timed(ctx, batch):
+            started = time.perf_counter()
+            status = self._real(ctx, batch)
+            kind = "chunks" if batch.n_tokens >= CHUNK_TOKENS else "short"
+            with self._lock:
+                self.seconds[kind] += time.perf_counter() - started
+                self.tokens[kind] += batch.n_tokens
+            return status
+
+        llama_cpp.llama_decode = timed
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        import llama_cpp
+
+        llama_cpp.llama_decode = self._real
+
+    def report(self, wall: float) -> str:
+        rate = {kind: 1000 * self.seconds[kind] / max(self.tokens[kind], 1)
+                for kind in self.seconds}
+        total = sum(self.tokens.values())
+        return (
+            f"decoding: {sum(self.seconds.values()):.1f} s of {wall:.1f} s wall;"
+            f" {self.tokens['chunks']} tokens in calls of {CHUNK_TOKENS}+ at"
+            f" {rate['chunks']:.2f} ms/token, {self.tokens['short']} in shorter calls at"
+            f" {rate['short']:.2f} ms/token; all {total} tokens at the chunk rate:"
+            f" {total * rate['chunks'] / 1000:.0f} s"
+        )
 
 
 def raw_baseline(folder: Path, k: int = 16, max_tokens: int = 64) -> float:
@@ -83,7 +134,8 @@ def main() -> None:
         home = Path(folder) / "home"
         home.mkdir()
         os.environ["DATAGEN_HOME"] = str(home)
-        cold, usage = build(args.limit, home)
+        with DecodeClock() as clock:
+            cold, usage = build(args.limit, home)
         warm, warm_usage = build(args.limit, home)
     tokens_per_s = usage["completion_tokens"] / cold
     print(f"raw llama.cpp baseline (2 instances x 1 thread): {raw:.0f} tok/s")
@@ -98,6 +150,7 @@ def main() -> None:
         f" the end: {os.getloadavg()[0]:.1f})"
     )
     print(f"generation: {tokens_per_s:.0f} tok/s = {tokens_per_s / raw:.2f}x the raw baseline")
+    print(clock.report(cold))
     print(
         f"cache-hit rerun: {warm:.1f} s ({warm_usage['cache_hits']} cache hits,"
         f" {warm_usage['calls']} calls) = {warm / cold:.4f}x the first build"
