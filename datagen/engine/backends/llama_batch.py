@@ -27,6 +27,7 @@ fewer than ``TILE_ROWS`` tokens of any sequences, or one sequence's prompt chunk
 
 from __future__ import annotations
 
+import itertools
 from collections import deque
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -77,6 +78,7 @@ class BatchDecoder:
         # admitted jobs waiting for a prefix another slot is still reading; each holds a
         # free slot, so a waiting job always has one when its prefix is ready
         self.waiting: deque[tuple[Job, list[int]]] = deque()
+        self._admitted = itertools.count()  # prompts are read in the order they came
 
     @property
     def free_slots(self) -> int:
@@ -111,10 +113,12 @@ class BatchDecoder:
         except Exception as exc:
             self._refuse(job, exc)
             return
+        self.prompt_tokens_reused += generation.reused
         if generation.finish_reason is not None:  # complete before its first step
             generation.close()
             job.finish(generation.answer())
         else:
+            generation.order = next(self._admitted)
             slot.generation = generation
 
     @staticmethod
@@ -162,7 +166,6 @@ class BatchDecoder:
             self.prompt_tokens_shared += kept
         kept = self._restore(slot, prompt, kept, limit)
         self.lib.llama_memory_seq_rm(self.memory, slot.seq, kept, -1)
-        self.prompt_tokens_reused += kept
         slot.history = prompt[:kept]
         return kept
 
@@ -202,7 +205,8 @@ class BatchDecoder:
         return cut_into_calls(self._parts())
 
     def _parts(self) -> list[Part]:
-        """Next tokens first, then prompt chunks and forced text as ``n_batch`` allows."""
+        """Next tokens first, then prompt chunks and forced text as ``n_batch`` allows,
+        oldest admission first."""
         parts: list[Part] = []
         room = self.n_batch
         for slot, generation in self._active():
@@ -210,7 +214,7 @@ class BatchDecoder:
                 parts.append((slot, [generation.next_token], True))
                 generation.next_token = None
                 room -= 1
-        for slot, generation in self._active():
+        for slot, generation in sorted(self._active(), key=lambda active: active[1].order):
             if not generation.pending or room <= 0:
                 continue
             chunk, generation.pending = generation.pending[:room], generation.pending[room:]
@@ -255,9 +259,11 @@ class BatchDecoder:
         assert generation is not None
         slot.generation = None
         generation.close()
-        if answer.error is None:
-            self._keep_prompt(slot, generation.prompt)
-        generation.job.finish(answer)
+        try:
+            if answer.error is None:
+                self._keep_prompt(slot, generation.prompt)
+        finally:
+            generation.job.finish(answer)
 
     def _keep_prompt(self, slot: Slot, prompt: list[int]) -> None:
         """Save the slot's prompt to the store (what it generated is rarely read again)."""

@@ -86,7 +86,7 @@ class LoadedModel:
         self.chat = _chat_formatter(self.model)
         self.end_token = self.model.token_eos()
         self._pieces: dict[int, bytes] = {}
-        self._characters: list[tuple[int, int]] | None = None
+        self._bytes: dict[int, int] | None = None
         self._grammars: dict[str, str] = {}
         self._lock = threading.Lock()
 
@@ -99,7 +99,7 @@ class LoadedModel:
         """The bytes a generated token stands for (special tokens give none)."""
         piece = self._pieces.get(token)
         if piece is None:
-            piece = self.model.detokenize([token], special=False)
+            piece = token_piece(self.lib, self.vocab, token)
             self._pieces[token] = piece
         return piece
 
@@ -107,17 +107,18 @@ class LoadedModel:
         """Plain text (no special tokens) as tokens, as the model would have written it."""
         return list(self.model.tokenize(text, add_bos=False, special=False))
 
-    def character_tokens(self) -> list[tuple[int, int]]:
-        """(byte, token) for every printable ASCII character, newline and tab that the
-        vocabulary holds as a token of its own."""
-        if self._characters is None:
-            characters = []
-            for byte in [*range(0x20, 0x7F), 0x0A, 0x09]:
-                tokens = self.text_tokens(bytes([byte]))
-                if len(tokens) == 1 and self.piece(tokens[0]) == bytes([byte]):
-                    characters.append((byte, tokens[0]))
-            self._characters = characters
-        return self._characters
+    def byte_tokens(self) -> dict[int, int]:
+        """byte -> a token standing for that one byte alone, for every byte the vocabulary
+        has such a token for (a byte-level vocabulary has all 256: a lone first byte of a
+        UTF-8 character is one). Read from the vocabulary once."""
+        if self._bytes is None:
+            found: dict[int, int] = {}
+            for token in range(self.n_vocab):
+                piece = self.piece(token)
+                if len(piece) == 1:
+                    found.setdefault(piece[0], token)
+            self._bytes = found
+        return self._bytes
 
     def is_end(self, token: int) -> bool:
         return bool(self.lib.llama_vocab_is_eog(self.vocab, token))
@@ -155,6 +156,19 @@ class LoadedModel:
 
     def close(self) -> None:
         self.model.close()
+
+
+def token_piece(lib: Any, vocab: Any, token: int) -> bytes:
+    """The bytes of one token, special tokens giving none. (llama-cpp-python's
+    ``detokenize`` reads into 32 bytes and returns nothing for a longer token, such as a
+    newline and 32 spaces of indentation.)"""
+    size = 64
+    while True:
+        buffer = ctypes.create_string_buffer(size)
+        length = lib.llama_token_to_piece(vocab, token, buffer, size, 0, False)
+        if length >= 0:
+            return buffer.raw[:length]
+        size = -length  # the size it needs
 
 
 def one_layout(grammar: str) -> str:

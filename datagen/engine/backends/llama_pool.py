@@ -26,6 +26,7 @@ class DecoderPool:
         self._queue: deque[Job] = deque()
         self._ready = threading.Condition()
         self._closed = False
+        self._opening = instances  # workers still able to decode (or opening their context)
         self._workers = [threading.Thread(target=self._work, daemon=True, name=f"llama-{i}")
                          for i in range(instances)]
         for worker in self._workers:
@@ -33,8 +34,12 @@ class DecoderPool:
 
     def submit(self, jobs: Iterable[Job]) -> None:
         with self._ready:
-            self._queue.extend(jobs)
-            self._ready.notify_all()
+            if not self._closed:
+                self._queue.extend(jobs)
+                self._ready.notify_all()
+                return
+        for job in jobs:
+            job.finish(RawAnswer(error="the model was closed", finish_reason="error"))
 
     def close(self) -> None:
         with self._ready:
@@ -57,19 +62,28 @@ class DecoderPool:
                 self._ready.wait()
             if self._closed:
                 return None
-            share = -(-len(self._queue) // len(self._workers))
+            share = -(-len(self._queue) // max(self._opening, 1))
             return [self._queue.popleft() for _ in range(min(most, share))]
 
     def _work(self) -> None:
         try:
             decoder = self._open_decoder()
         except Exception as exc:
-            self._refuse_all(str(exc))
+            if self._last_to_fail():
+                self._refuse_all(str(exc))
             return
         try:
             self._decode_until_closed(decoder)
         finally:
             decoder.close()
+
+    def _last_to_fail(self) -> bool:
+        """Count out a worker whose context did not open; True when no worker is left, so
+        the jobs get the error instead of waiting (while one decodes, it takes them all)."""
+        with self._ready:
+            self._opening -= 1
+            self._ready.notify_all()
+            return self._opening == 0
 
     def _decode_until_closed(self, decoder: BatchDecoder) -> None:
         while True:
@@ -77,7 +91,12 @@ class DecoderPool:
             if jobs is None:
                 return
             for job in jobs:
-                decoder.admit(job)
+                try:
+                    decoder.admit(job)
+                except Exception as exc:  # raised before the job was placed
+                    job.finish(RawAnswer(error=f"llama.cpp could not start the request:"
+                                               f" {type(exc).__name__}: {exc}",
+                                         finish_reason="error"))
             if decoder.busy:
                 try:
                     decoder.step()

@@ -47,12 +47,18 @@ class TokenSampler:
         self.grammar: Any = None
         self.probe: CharacterProbe | None = None
         if call.request.json_schema is not None:
-            self.grammar = self.lib.llama_sampler_init_grammar(
-                model.vocab, model.grammar(call.request.json_schema).encode(), b"root")
-            if not self.grammar:
+            try:
+                self._add_grammar(call.request.json_schema)
+            except BaseException:
                 self.close()
-                raise ValueError("llama.cpp rejected the grammar made from the JSON schema")
-            self.probe = CharacterProbe(model)
+                raise
+
+    def _add_grammar(self, schema: Any) -> None:
+        self.grammar = self.lib.llama_sampler_init_grammar(
+            self.model.vocab, self.model.grammar(schema).encode(), b"root")
+        if not self.grammar:
+            raise ValueError("llama.cpp rejected the grammar made from the JSON schema")
+        self.probe = CharacterProbe(self.model)
 
     def sample(self, ctx: Any, index: int) -> int:
         """The next token from the logits at batch position ``index``."""
@@ -90,6 +96,8 @@ class TokenSampler:
                 if end_allowed or len(allowed) != 1:
                     return bytes(text), end_allowed and not allowed
                 byte, token = allowed[0]
+                if byte >= 0x80:  # part of a character: the grammar may allow several
+                    return bytes(text), False
                 self.lib.llama_sampler_accept(ahead, token)
                 text.append(byte)
         finally:
@@ -129,14 +137,17 @@ class TokenSampler:
 class CharacterProbe:
     """Which single characters a grammar allows next, and whether it allows the end.
 
-    The candidates are the vocabulary's one-character tokens (printable ASCII, newline and
-    tab) and the end-of-text token, so a probe costs one small grammar check instead of a
-    pass over the whole vocabulary.
+    The candidates are the vocabulary's one-byte tokens and the end-of-text token, so a
+    probe costs one small grammar check instead of a pass over the whole vocabulary. Only
+    ASCII characters are ever forced; a byte from 0x80 up (the first byte of any other
+    character: the grammar accepts a token holding part of a character it allows) only
+    tells that the grammar allows more than one character, e.g. the "é" of an enum value
+    beside the "b" of another.
     """
 
     def __init__(self, model: LoadedModel):
         self.lib = model.lib
-        self.characters = model.character_tokens()
+        self.characters = sorted((byte, token) for byte, token in model.byte_tokens().items())
         tokens = [token for _, token in self.characters] + [model.end_token]
         self.data = (self.lib.llama_token_data * len(tokens))(
             *(self.lib.llama_token_data(id=token, logit=0.0, p=0.0) for token in tokens))
@@ -145,7 +156,8 @@ class CharacterProbe:
             data=self.data, size=len(tokens), selected=-1, sorted=False)
 
     def next_characters(self, grammar: Any) -> tuple[list[tuple[int, int]], bool]:
-        """(byte, token) of each character ``grammar`` allows next; whether it may end."""
+        """(byte, token) of each byte ``grammar`` allows next (any byte from 0x80 up
+        stands for a character outside ASCII); whether it may end."""
         ctypes.memmove(self.data, self.fresh, len(self.fresh))
         self.lib.llama_sampler_apply(grammar, ctypes.byref(self.candidates))
         allowed = [character for index, character in enumerate(self.characters)

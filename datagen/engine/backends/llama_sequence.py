@@ -32,6 +32,7 @@ class Generation:
         # to decode before the next sample: the prompt's unread part, or forced text
         self.pending = prompt[reused:]
         self.reused = reused
+        self.order = 0  # when its decoder admitted it (its prompt is read in that order)
         self.next_token: int | None = None  # sampled, not yet decoded
         self.generated = 0
         self.text = bytearray()
@@ -41,7 +42,11 @@ class Generation:
         self.stops = [s.encode("utf-8") for s in request.stop if s]
         self.sampler: TokenSampler | None = TokenSampler(model, job.call)
         # an answer that must open with fixed text ('{"key":') gets it with the prompt
-        opening, _ = self.sampler.forced(b"", min(self.max_tokens, room) - 1)
+        try:
+            opening, _ = self.sampler.forced(b"", min(self.max_tokens, room) - 1)
+        except BaseException:
+            self.close()
+            raise
         if self._take(opening):
             self.finish_reason = "stop"  # a stop string in it: answered without decoding
         self.pending += opening
