@@ -294,7 +294,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--k", type=int, default=64)
-    parser.add_argument("--server-k", type=int, default=16)
+    parser.add_argument("--server-k", type=int, default=64)
     parser.add_argument("--max-tokens", type=int, default=64)
     parser.add_argument("--vllm", metavar="MODEL_DIR", help="bench vLLM's server instead")
     parser.add_argument("--only", choices=["a", "b", "c"], action="append",
