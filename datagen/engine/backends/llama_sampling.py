@@ -35,6 +35,8 @@ LLAMA_RANDOM_SEED = 0xFFFFFFFF  # llama.cpp reads this seed as "pick one at rand
 # ",", a colon follows the key's closing quote, a value's opening quote follows the colon.
 STRUCTURAL = frozenset(b'"{}[],:')
 MAX_FORCED_BYTES = 96
+# the first bytes of the UTF-8 encodings of every character outside ASCII
+UTF8_LEADS = range(0xC2, 0xF5)
 
 
 class TokenSampler:
@@ -137,17 +139,18 @@ class TokenSampler:
 class CharacterProbe:
     """Which single characters a grammar allows next, and whether it allows the end.
 
-    The candidates are the vocabulary's one-byte tokens and the end-of-text token, so a
-    probe costs one small grammar check instead of a pass over the whole vocabulary. Only
-    ASCII characters are ever forced; a byte from 0x80 up (the first byte of any other
-    character: the grammar accepts a token holding part of a character it allows) only
-    tells that the grammar allows more than one character, e.g. the "é" of an enum value
-    beside the "b" of another.
+    The candidates are the vocabulary's one-byte tokens for ASCII characters and for the
+    first bytes of all others, and the end-of-text token, so a probe costs one small grammar
+    check instead of a pass over the whole vocabulary. Only ASCII characters are ever
+    forced; a first byte of another character (the grammar accepts a token holding part of
+    a character it allows) only tells that the grammar allows more than one character, e.g.
+    the "é" of an enum value beside the "b" of another.
     """
 
     def __init__(self, model: LoadedModel):
         self.lib = model.lib
-        self.characters = sorted((byte, token) for byte, token in model.byte_tokens().items())
+        self.characters = sorted((byte, token) for byte, token in model.byte_tokens().items()
+                                 if byte < 0x80 or byte in UTF8_LEADS)
         tokens = [token for _, token in self.characters] + [model.end_token]
         self.data = (self.lib.llama_token_data * len(tokens))(
             *(self.lib.llama_token_data(id=token, logit=0.0, p=0.0) for token in tokens))
@@ -156,8 +159,8 @@ class CharacterProbe:
             data=self.data, size=len(tokens), selected=-1, sorted=False)
 
     def next_characters(self, grammar: Any) -> tuple[list[tuple[int, int]], bool]:
-        """(byte, token) of each byte ``grammar`` allows next (any byte from 0x80 up
-        stands for a character outside ASCII); whether it may end."""
+        """(byte, token) of each byte ``grammar`` allows next (a byte from 0x80 up stands
+        for a character outside ASCII); whether it may end."""
         ctypes.memmove(self.data, self.fresh, len(self.fresh))
         self.lib.llama_sampler_apply(grammar, ctypes.byref(self.candidates))
         allowed = [character for index, character in enumerate(self.characters)
