@@ -25,7 +25,20 @@ pytestmark = pytest.mark.embedded
 PROSE = (
     "The harbour was quiet in the early morning. Fishing boats came back one by one, and the "
     "people on the quay sorted the catch into boxes of ice. By noon the market was full of "
-    "buyers from the town, and the price of cod rose as the boxes ran out."
+    "buyers from the town, and the price of cod rose as the boxes ran out. "
+    "In the afternoon the wind turned to the west and the sky filled with low grey cloud. "
+    "The older fishermen mended their nets in the shelter of the sheds, talking about the "
+    "weather and about the new rules for the size of the mesh. A boy carried coffee from the "
+    "cafe at the end of the pier, and a dog slept in the doorway of the ice house. "
+    "When the school closed, children ran down to the water to watch the ferry leave for the "
+    "islands. It carried cars, a few cows in a trailer, and tourists who stood at the rail "
+    "with their cameras. The captain sounded the horn twice as the ferry passed the "
+    "lighthouse, and the gulls rose from the rocks and followed it out to sea. "
+    "In the evening the lamps came on along the street, and the smell of frying fish drifted "
+    "out of the kitchens. The harbour master wrote the day's arrivals in his book: eleven "
+    "boats, four tonnes of cod, two of haddock, and a small catch of crab. Then he locked the "
+    "office, walked home along the sea wall, and listened to the tide coming in over the "
+    "stones. Tomorrow, the radio said, would bring rain in the morning and sun by noon."
 )
 
 
@@ -71,11 +84,12 @@ def test_a_failed_conversion_leaves_no_file(tmp_path, monkeypatch):
 
 
 def test_the_copy_predicts_text_as_the_original_does(tmp_path):
-    """Perplexity on plain prose within 1% (measured: 56.81 vs 56.95 on 2,000 tokens), and
-    the same most likely next token almost everywhere."""
+    """Perplexity on about 300 tokens of plain prose within 3% (measured here: 1.9%; on
+    2,000 tokens: 56.81 vs 56.95, 0.25%), and the same likeliest next token almost
+    everywhere."""
     copy = ensure_converted(embedded_path(), tmp_path / "model.q8_0.gguf", threads=1)
     original, converted = (next_token_scores(path) for path in (embedded_path(), copy))
-    assert abs(original.nll - converted.nll) < 0.01 * original.nll
+    assert abs(original.nll - converted.nll) < math.log(1.03)  # perplexity within 3%
     same = sum(a == b for a, b in zip(original.best, converted.best, strict=True))
     assert same >= 0.85 * len(original.best)
 

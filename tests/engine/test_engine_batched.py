@@ -360,16 +360,18 @@ def test_the_build_counts_prompt_tokens_read_from_the_kv_cache(engine_home):
     assert reused < engine.counters.prompt_tokens
 
 
-def test_top_k_of_one_samples_the_greedy_answer(engine_home):
+def test_top_k_of_one_or_a_tiny_top_p_samples_the_greedy_answer(engine_home):
     prompt = "Write one sentence about rivers."
     with Engine(["embedded?instances=1"], home=engine_home) as engine:
-        greedy, hot_top1, hot = engine.models[0].complete([
+        greedy, hot_top1, hot_top_p, hot = engine.models[0].complete([
             ChatRequest.chat(prompt, max_tokens=16, temperature=0.0),
             ChatRequest.chat(prompt, max_tokens=16, temperature=1.5, top_k=1, seed=3),
+            ChatRequest.chat(prompt, max_tokens=16, temperature=1.5, top_p=0.001, seed=3),
             ChatRequest.chat(prompt, max_tokens=16, temperature=1.5, seed=3),
         ])
     assert hot_top1.text == greedy.text  # top-k 1 leaves only the likeliest token
-    assert hot.text != greedy.text  # without it, temperature 1.5 wanders
+    assert hot_top_p.text == greedy.text  # so does a nucleus of 0.1% of the mass
+    assert hot.text != greedy.text  # without either, temperature 1.5 wanders
 
 
 KILLABLE_BUILD = """
@@ -499,3 +501,47 @@ def test_a_short_queue_is_shared_between_workers():
     pool.close()
     assert [a.error for a in answers] == [None] * 4  # no step timed out waiting alone
     assert sorted(d.admitted for d in decoders)[0] >= 1 and sum(d.admitted for d in decoders) == 4
+
+
+def test_calls_from_concurrent_answers_join_a_batch_in_flight(engine_home):
+    """Continuous batching: with two slots, short calls sent while a long one generates are
+    admitted and answered beside it, not after it."""
+    import threading
+
+    counting = ChatRequest.chat("Count from 1 to 100, separated by commas.", max_tokens=96,
+                                temperature=0.0)
+    short = [ChatRequest.chat(f"Name a colour ({i}).", max_tokens=4, seed=i) for i in range(3)]
+    finished: list[str] = []
+    with Engine(["embedded?instances=1&slots=2"], home=engine_home, use_cache=False) as engine:
+        model = engine.models[0]
+        model.complete([ChatRequest.chat("Say hi.", max_tokens=1)])  # loaded before timing
+
+        def send(name: str, requests: list[ChatRequest]) -> None:
+            answers = model.complete(requests)
+            assert all(a.ok for a in answers)
+            finished.append(name)
+
+        long_one = threading.Thread(target=send, args=("long", [counting]))
+        long_one.start()
+        time.sleep(0.3)  # the long call is generating
+        send("short", short)
+        long_one.join(timeout=120)
+    assert finished == ["short", "long"]
+
+
+def test_the_prefix_store_serves_a_prompt_that_left_its_slot_unless_turned_off(engine_home):
+    context = "A long case file about the harbours of the Baltic Sea and their ships. " * 10
+    first, second = (ChatRequest.chat(f"{context}\nName {what}.", max_tokens=4,
+                                      temperature=0.0) for what in ("one harbour", "one ship"))
+    between = [ChatRequest.chat(f"Count from {n} to {n + 9}.", max_tokens=4) for n in (1, 2)]
+    reused = {}
+    for spec in ("embedded?instances=1&slots=1", "embedded?instances=1&slots=1&prefix_mb=0"):
+        with Engine([spec], home=engine_home, use_cache=False) as engine:
+            model = engine.models[0]
+            model.complete([first])
+            model.complete(between)  # the one slot now holds other prompts
+            before = engine.counters.extra.get("prompt_tokens_reused", 0)
+            assert model.complete([second])[0].ok
+            reused[spec] = engine.counters.extra.get("prompt_tokens_reused", 0) - before
+    with_store, without = reused.values()
+    assert with_store >= without + 100  # the shared case file came back from the store

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import sys
 
@@ -53,18 +54,21 @@ def test_rerun_makes_zero_model_calls(engine_home):
     assert [a.text for a in first] == [a.text for a in second]
 
 
-def test_structured_output_is_valid_or_reported(engine_home):
-    requests = [ChatRequest.chat("Rate this answer from 1 to 5: 'The capital of France is Rome.'"
-                                 " Reply in JSON.", json_schema=SCHEMA, max_tokens=48,
-                                 temperature=0.7, seed=i) for i in range(3)]
-    with Engine(["embedded"], home=engine_home) as engine:
-        answers = engine.models[0].complete(requests)
+def test_structured_output_matches_the_schema_or_is_reported(engine_home):
+    """With room for the longest reason the schema allows, the grammar closes every answer:
+    valid on the first attempt, in json.dumps's layout. Cut short, an answer is reported."""
+    ask = "Rate this answer from 1 to 5: 'The capital of France is Rome.' Reply in JSON."
+    requests = [ChatRequest.chat(ask, json_schema=SCHEMA, max_tokens=96, temperature=0.7,
+                                 seed=i) for i in range(3)]
+    cut = ChatRequest.chat(ask, json_schema=SCHEMA, max_tokens=6, temperature=0.7, seed=0)
+    with Engine(["embedded?attempts=1"], home=engine_home) as engine:
+        *answers, short = engine.models[0].complete([*requests, cut])
     for answer in answers:
-        if answer.ok:
-            assert answer.data["score"] in (1, 2, 3, 4, 5) and len(answer.data["reason"]) <= 60
-        else:
-            assert answer.error and answer.finish_reason in ("stop", "length")
-    assert sum(a.ok for a in answers) >= 2
+        assert answer.ok and answer.attempts == 1 and answer.finish_reason == "stop"
+        assert answer.data["score"] in (1, 2, 3, 4, 5) and len(answer.data["reason"]) <= 60
+        assert answer.text == json.dumps(answer.data, ensure_ascii=False)
+    assert not short.ok and short.finish_reason == "length" and short.error
+    assert short.text.startswith('{"score": ') and short.completion_tokens == 6
 
 
 def test_truncated_answers_are_kept_and_marked(engine_home):
