@@ -197,3 +197,19 @@ def test_jobs_submitted_after_close_are_answered():
     pool.close()
     answers = submit_and_wait(pool, 3)  # would wait forever in a queue nobody reads
     assert [a.error for a in answers] == ["the model was closed"] * 3
+
+
+@pytest.mark.embedded
+def test_json_that_closes_on_its_last_allowed_token_is_complete(model):
+    from datagen.engine.backends.llama_batch import BatchDecoder
+
+    schema = {"type": "object", "properties": {"word": {"enum": ["harbour"]}},
+              "required": ["word"]}
+    exact = len(model.text_tokens(b'{"word": "harbour"}'))
+    decoder = BatchDecoder(model, slots=2, n_ctx=512, threads=1)
+    fits, cut = run(decoder, [
+        ChatRequest.chat("Answer in JSON.", json_schema=schema, max_tokens=exact),
+        ChatRequest.chat("Answer in JSON.", json_schema=schema, max_tokens=exact - 1)])
+    decoder.close()
+    assert (fits.text, fits.finish_reason) == ('{"word": "harbour"}', "stop")
+    assert cut.finish_reason == "length" and cut.text != fits.text

@@ -87,6 +87,13 @@ class TokenSampler:
             self.lib.llama_sampler_accept(self.grammar, token)
         return tokens, ended and len(tokens) == len(every)
 
+    def complete(self) -> bool:
+        """Does the grammar allow nothing but the end (the JSON is closed)?"""
+        if self.probe is None:
+            return False
+        allowed, end_allowed = self.probe.next_characters(self.grammar)
+        return end_allowed and not allowed
+
     def _forced_text(self, probe: CharacterProbe) -> tuple[bytes, bool]:
         """Follow the grammar while it allows exactly one next character; the text, and
         whether only the end is allowed after it."""

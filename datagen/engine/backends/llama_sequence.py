@@ -65,7 +65,8 @@ class Generation:
         elif ended:
             self.finish_reason = "stop"  # the grammar allows nothing but the end
         elif self.generated >= self.max_tokens or room <= len(forced):
-            self.finish_reason = "length"
+            # out of tokens, unless the last one closed the JSON
+            self.finish_reason = "stop" if self.sampler.complete() else "length"
         elif forced:
             self.pending = [token, *forced]  # decoded as one chunk, sampled after the last
             return False
