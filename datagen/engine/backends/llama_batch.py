@@ -27,7 +27,6 @@ fewer than ``TILE_ROWS`` tokens of any sequences, or one sequence's prompt chunk
 
 from __future__ import annotations
 
-import itertools
 from collections import deque
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -78,7 +77,6 @@ class BatchDecoder:
         # admitted jobs waiting for a prefix another slot is still reading; each holds a
         # free slot, so a waiting job always has one when its prefix is ready
         self.waiting: deque[tuple[Job, list[int]]] = deque()
-        self._admitted = itertools.count()  # prompts are read in the order they came
 
     @property
     def free_slots(self) -> int:
@@ -118,7 +116,6 @@ class BatchDecoder:
             generation.close()
             job.finish(generation.answer())
         else:
-            generation.order = next(self._admitted)
             slot.generation = generation
 
     @staticmethod
@@ -214,7 +211,7 @@ class BatchDecoder:
                 parts.append((slot, [generation.next_token], True))
                 generation.next_token = None
                 room -= 1
-        for slot, generation in sorted(self._active(), key=lambda active: active[1].order):
+        for slot, generation in sorted(self._active(), key=lambda active: active[1].started):
             if not generation.pending or room <= 0:
                 continue
             chunk, generation.pending = generation.pending[:room], generation.pending[room:]

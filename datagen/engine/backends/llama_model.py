@@ -18,6 +18,9 @@ from typing import Any
 
 from datagen.errors import BackendError, MissingExtra
 
+# the first bytes of the UTF-8 encodings of every character outside ASCII
+UTF8_LEADS = range(0xC2, 0xF5)
+
 # llama-cpp-python silences loading by pointing file descriptors 1 and 2 at /dev/null and
 # back; two loads at once can restore each other's /dev/null and lose the process's
 # output for good. Loads are short (0.1 s), so one at a time costs nothing.
@@ -86,7 +89,7 @@ class LoadedModel:
         self.chat = _chat_formatter(self.model)
         self.end_token = self.model.token_eos()
         self._pieces: dict[int, bytes] = {}
-        self._bytes: dict[int, int] | None = None
+        self._probe_tokens: list[tuple[int, int]] | None = None
         self._grammars: dict[str, str] = {}
         self._lock = threading.Lock()
 
@@ -107,18 +110,19 @@ class LoadedModel:
         """Plain text (no special tokens) as tokens, as the model would have written it."""
         return list(self.model.tokenize(text, add_bos=False, special=False))
 
-    def byte_tokens(self) -> dict[int, int]:
-        """byte -> a token standing for that one byte alone, for every byte the vocabulary
-        has such a token for (a byte-level vocabulary has all 256: a lone first byte of a
-        UTF-8 character is one). Read from the vocabulary once."""
-        if self._bytes is None:
+    def probe_tokens(self) -> list[tuple[int, int]]:
+        """(byte, token), by byte, of a token standing for that one byte alone: for every
+        ASCII character and every first byte of a UTF-8 character outside ASCII that the
+        vocabulary has such a token for (a byte-level vocabulary has them all). Read from the
+        vocabulary once."""
+        if self._probe_tokens is None:
             found: dict[int, int] = {}
             for token in range(self.n_vocab):
                 piece = self.piece(token)
-                if len(piece) == 1:
+                if len(piece) == 1 and (piece[0] < 0x80 or piece[0] in UTF8_LEADS):
                     found.setdefault(piece[0], token)
-            self._bytes = found
-        return self._bytes
+            self._probe_tokens = sorted(found.items())
+        return self._probe_tokens
 
     def is_end(self, token: int) -> bool:
         return bool(self.lib.llama_vocab_is_eog(self.vocab, token))

@@ -35,8 +35,6 @@ LLAMA_RANDOM_SEED = 0xFFFFFFFF  # llama.cpp reads this seed as "pick one at rand
 # ",", a colon follows the key's closing quote, a value's opening quote follows the colon.
 STRUCTURAL = frozenset(b'"{}[],:')
 MAX_FORCED_BYTES = 96
-# the first bytes of the UTF-8 encodings of every character outside ASCII
-UTF8_LEADS = range(0xC2, 0xF5)
 
 
 class TokenSampler:
@@ -156,8 +154,7 @@ class CharacterProbe:
 
     def __init__(self, model: LoadedModel):
         self.lib = model.lib
-        self.characters = sorted((byte, token) for byte, token in model.byte_tokens().items()
-                                 if byte < 0x80 or byte in UTF8_LEADS)
+        self.characters = model.probe_tokens()
         tokens = [token for _, token in self.characters] + [model.end_token]
         self.data = (self.lib.llama_token_data * len(tokens))(
             *(self.lib.llama_token_data(id=token, logit=0.0, p=0.0) for token in tokens))

@@ -26,13 +26,13 @@ class Generation:
                  room: int):
         """``room``: tokens the context can take after the prompt."""
         self.job = job
-        self.started = time.perf_counter()  # admitted: time in the queue does not count
+        # admitted (prompts are read in this order; time in the queue does not count)
+        self.started = time.perf_counter()
         self.model = model
         self.prompt = prompt
         # to decode before the next sample: the prompt's unread part, or forced text
         self.pending = prompt[reused:]
         self.reused = reused
-        self.order = 0  # when its decoder admitted it (its prompt is read in that order)
         self.next_token: int | None = None  # sampled, not yet decoded
         self.generated = 0
         self.text = bytearray()
